@@ -1,0 +1,257 @@
+//! Multi-head scaled dot-product attention, `softmax(Q K^T / sqrt(d_k)) V`, and the three roles
+//! it plays in a translation model. Masks are booleans, `true` = this key may not be attended to.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::activation::softmax;
+use burn::tensor::module::attention as fused_attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Tensor};
+
+use crate::init::xavier_linear;
+
+/// The score written into masked positions before the softmax. Finite on purpose: a row whose
+/// keys are all masked becomes uniform instead of NaN, and -1e4 stays finite in f16 too. Real
+/// scores are never near it, so `exp(MASKED_SCORE - max)` underflows to exactly 0.
+pub const MASKED_SCORE: f64 = -1.0e4;
+
+/// Builds a [`MultiHeadAttention`].
+#[derive(Debug, Clone)]
+pub struct MultiHeadAttentionConfig {
+    pub d_model: usize,
+    pub heads: usize,
+    /// Dropout on the attention weights.
+    pub dropout: f64,
+}
+
+impl MultiHeadAttentionConfig {
+    pub fn init(&self, device: &Device) -> MultiHeadAttention {
+        assert_eq!(
+            self.d_model % self.heads,
+            0,
+            "d_model must divide into heads"
+        );
+        MultiHeadAttention {
+            query: xavier_linear(self.d_model, self.d_model, device),
+            key: xavier_linear(self.d_model, self.d_model, device),
+            value: xavier_linear(self.d_model, self.d_model, device),
+            output: xavier_linear(self.d_model, self.d_model, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            heads: self.heads,
+            d_head: self.d_model / self.heads,
+        }
+    }
+}
+
+/// Q/K/V/O projections around scaled dot-product attention.
+#[derive(Module, Debug)]
+pub struct MultiHeadAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    pub dropout: Dropout,
+    pub heads: usize,
+    pub d_head: usize,
+}
+
+/// What an attention call returns: the context `[batch, q, d_model]` and, when asked for, the
+/// attention weights `[batch, heads, q, k]` (after the softmax, before dropout).
+#[derive(Debug, Clone)]
+pub struct AttentionOutput {
+    pub context: Tensor<3>,
+    pub weights: Option<Tensor<4>>,
+}
+
+impl MultiHeadAttention {
+    /// `[batch, len, d_model]` -> `[batch, heads, len, d_head]`.
+    pub fn split_heads(&self, x: Tensor<3>, projection: &Linear) -> Tensor<4> {
+        let [batch, len, _] = x.dims();
+        projection
+            .forward(x)
+            .reshape([batch, len, self.heads, self.d_head])
+            .swap_dims(1, 2)
+    }
+
+    /// Attention over already split heads. `mask` broadcasts to `[batch, heads, q, k]`
+    /// (`[batch, 1, 1, k]` for padding, `[1, 1, q, k]` for causality).
+    ///
+    /// Without weights to return and off the autodiff graph (inference), Burn's fused attention
+    /// op runs instead (flash attention on CubeCL, SDPA on libtorch, a tiled kernel on Flex); it
+    /// computes the same function. Training keeps the explicit path, which is what autodiff
+    /// would decompose the fused op into anyway, and which can drop out weights.
+    pub fn attend(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        mask: Option<Tensor<4, Bool>>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        let [batch, heads, len_q, d_head] = q.dims();
+        let len_k = k.dims()[2];
+        let merge = |ctx: Tensor<4>| {
+            self.output
+                .forward(ctx.swap_dims(1, 2).reshape([batch, len_q, heads * d_head]))
+        };
+        if !need_weights && !q.device().is_autodiff() {
+            let mask = mask.map(|m| m.expand([batch, heads, len_q, len_k]));
+            let ctx = fused_attention(q, k, v, mask, None, AttentionModuleOptions::default());
+            return AttentionOutput {
+                context: merge(ctx),
+                weights: None,
+            };
+        }
+        let scale = (d_head as f64).sqrt().recip();
+        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        if let Some(mask) = mask {
+            scores = scores.mask_fill(mask.expand([batch, heads, len_q, len_k]), MASKED_SCORE);
+        }
+        let weights = softmax(scores, 3);
+        let context = merge(self.dropout.forward(weights.clone()).matmul(v));
+        AttentionOutput {
+            context,
+            weights: need_weights.then_some(weights),
+        }
+    }
+
+    /// Plain self- or cross-attention: queries from `x`, keys and values from `memory`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        memory: Tensor<3>,
+        mask: Option<Tensor<4, Bool>>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        let q = self.split_heads(x, &self.query);
+        let k = self.split_heads(memory.clone(), &self.key);
+        let v = self.split_heads(memory, &self.value);
+        self.attend(q, k, v, mask, need_weights)
+    }
+}
+
+/// Turns a `[batch, len]` padding mask into the `[batch, 1, 1, len]` key mask attention wants.
+pub(crate) fn key_padding_mask(pad: Tensor<2, Bool>) -> Tensor<4, Bool> {
+    let [batch, len] = pad.dims();
+    pad.reshape([batch, 1, 1, len])
+}
+
+/// `[1, 1, len, len]`, true above the diagonal: position i may not see j > i.
+pub fn causal_mask(len: usize, device: &Device) -> Tensor<4, Bool> {
+    Tensor::<2, Bool>::tril_mask([len, len], 0, device).reshape([1, 1, len, len])
+}
+
+/// Bidirectional encoder self-attention: every source position sees every real source
+/// position; padded keys are masked.
+#[derive(Module, Debug)]
+pub struct EncoderSelfAttention {
+    pub attention: MultiHeadAttention,
+}
+
+impl EncoderSelfAttention {
+    /// `src_pad`: `[batch, src_len]`, true at padding.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        src_pad: Tensor<2, Bool>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        self.attention
+            .forward(x.clone(), x, Some(key_padding_mask(src_pad)), need_weights)
+    }
+}
+
+/// Causal decoder self-attention: position t sees positions 0..=t only.
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention {
+    pub attention: MultiHeadAttention,
+}
+
+impl CausalSelfAttention {
+    /// Teacher-forced pass over the whole target prefix. `tgt_pad` (true at padding) is
+    /// optional: with right padding the causal mask already hides every pad from every real
+    /// position, so the model skips it; it only changes what padded positions compute.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        tgt_pad: Option<Tensor<2, Bool>>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        let [_, len, _] = x.dims();
+        let mut mask = causal_mask(len, &x.device());
+        if let Some(pad) = tgt_pad {
+            let [batch, _] = pad.dims();
+            mask = mask
+                .expand([batch, 1, len, len])
+                .bool_or(key_padding_mask(pad).expand([batch, 1, len, len]));
+        }
+        self.attention
+            .forward(x.clone(), x, Some(mask), need_weights)
+    }
+
+    /// One decoding step: `x` is `[batch, 1, d_model]` for the newest position. Its key and
+    /// value are appended to the cache and the single query attends over the cache, so a step
+    /// costs O(t), not O(t^2). No mask is needed: the cache holds only the past.
+    pub fn forward_step(
+        &self,
+        x: Tensor<3>,
+        cached: &mut Option<(Tensor<4>, Tensor<4>)>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        let att = &self.attention;
+        let q = att.split_heads(x.clone(), &att.query);
+        let k_new = att.split_heads(x.clone(), &att.key);
+        let v_new = att.split_heads(x, &att.value);
+        let (k, v) = match cached.take() {
+            Some((k, v)) => (
+                Tensor::cat(vec![k, k_new], 2),
+                Tensor::cat(vec![v, v_new], 2),
+            ),
+            None => (k_new, v_new),
+        };
+        *cached = Some((k.clone(), v.clone()));
+        att.attend(q, k, v, None, need_weights)
+    }
+}
+
+/// Decoder-to-encoder cross-attention: decoder queries over the encoder memory, with the
+/// source padding mask on the keys.
+#[derive(Module, Debug)]
+pub struct CrossAttention {
+    pub attention: MultiHeadAttention,
+}
+
+impl CrossAttention {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        memory: Tensor<3>,
+        src_pad: Tensor<2, Bool>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        self.attention
+            .forward(x, memory, Some(key_padding_mask(src_pad)), need_weights)
+    }
+
+    /// Keys and values of the memory, computed once per sentence for incremental decoding.
+    pub fn memory_kv(&self, memory: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        let att = &self.attention;
+        (
+            att.split_heads(memory.clone(), &att.key),
+            att.split_heads(memory, &att.value),
+        )
+    }
+
+    /// A decoding step against precomputed memory keys/values; `mask` is `[batch, 1, 1, src_len]`.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        mask: Tensor<4, Bool>,
+        need_weights: bool,
+    ) -> AttentionOutput {
+        let q = self.attention.split_heads(x, &self.attention.query);
+        self.attention.attend(q, k, v, Some(mask), need_weights)
+    }
+}

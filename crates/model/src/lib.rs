@@ -1,0 +1,35 @@
+//! The Transformer encoder-decoder for translation, as Burn 0.22 modules written here.
+//!
+//! Multi-head scaled dot-product attention in its three roles ([`EncoderSelfAttention`],
+//! [`CausalSelfAttention`], [`CrossAttention`]), pre-/post-norm layers, scaled token embeddings
+//! with sinusoidal or learned positions, shared and tied embeddings, and an incremental-decoding
+//! cache ([`DecoderCache`]) that beam search can reorder and shrink.
+//!
+//! This crate knows no files, tokenizers, configs on disk or command lines: it takes tensors of
+//! token ids and its own [`ModelConfig`], and never names a backend (the `Device` decides).
+
+mod attention;
+mod cache;
+mod config;
+mod embedding;
+mod init;
+mod layers;
+mod model;
+
+pub use attention::{
+    AttentionOutput, CausalSelfAttention, CrossAttention, EncoderSelfAttention, MASKED_SCORE,
+    MultiHeadAttention, MultiHeadAttentionConfig,
+};
+pub use cache::{DecoderCache, LayerKv};
+pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
+pub use embedding::{Positions, TokenEmbedding};
+pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
+pub use model::{AttentionTrace, StepAttention, Transformer};
+
+/// Id of the padding token. The data crate reserves the same ids; padded positions never
+/// contribute to attention or loss.
+pub const PAD_ID: usize = 0;
+/// Id of `<s>`, the first decoder input.
+pub const BOS_ID: usize = 1;
+/// Id of `</s>`, which ends every source and every finished hypothesis.
+pub const EOS_ID: usize = 2;
