@@ -96,13 +96,13 @@ impl ModelConfig {
         if self.d_model == 0 || self.heads == 0 {
             return Err("model.d_model and model.heads must be positive".into());
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(format!(
                 "model.d_model ({}) must be divisible by model.heads ({})",
                 self.d_model, self.heads
             ));
         }
-        if self.positions == PositionKind::Sinusoidal && self.d_model % 2 != 0 {
+        if self.positions == PositionKind::Sinusoidal && !self.d_model.is_multiple_of(2) {
             return Err(format!(
                 "model.d_model ({}) must be even for sinusoidal positions",
                 self.d_model

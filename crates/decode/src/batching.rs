@@ -1,0 +1,140 @@
+//! Translating any number of sentences: sort by length, cut into token-budget batches, decode
+//! each batch, put the results back in input order.
+
+use std::ops::Range;
+
+use burn::tensor::Device;
+use nmt_model::{EOS_ID, Transformer};
+
+use crate::config::DecodeConfig;
+use crate::step::length_penalty;
+use crate::{Hypothesis, beam_search, greedy};
+
+/// Source length as the length limit sees it: without a trailing `</s>`.
+pub fn source_len(src: &[u32]) -> usize {
+    match src.last() {
+        Some(&last) if last == EOS_ID as u32 => src.len() - 1,
+        _ => src.len(),
+    }
+}
+
+/// Cuts sentences, already sorted by decreasing `widths` (source lengths with `</s>`), into
+/// consecutive batches whose cost `sentences * widest * beam` stays within `max_tokens`. A
+/// batch always takes at least one sentence, so a sentence over the budget is decoded alone.
+pub fn token_batches(widths: &[usize], beam: usize, max_tokens: usize) -> Vec<Range<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < widths.len() {
+        let mut end = start + 1;
+        let mut widest = widths[start];
+        while end < widths.len() {
+            let w = widest.max(widths[end]);
+            if (end + 1 - start) * w * beam > max_tokens {
+                break;
+            }
+            widest = w;
+            end += 1;
+        }
+        batches.push(start..end);
+        start = end;
+    }
+    batches
+}
+
+/// Translates `sources` (token ids, each normally ending with `</s>`): sorts them by length
+/// into batches of at most `cfg.max_tokens` (see [`token_batches`]), decodes each batch
+/// (greedy when `cfg.beam` is 1, else beam search), and returns the results in INPUT order,
+/// `cfg.nbest` (clamped to `1..=beam`) hypotheses each, best first.
+///
+/// Output length is limited to `cfg.max_len(src_len)` tokens before `</s>`, `src_len` without
+/// the source's `</s>`, and to what the model's position table allows. An empty source (no
+/// ids, or only `</s>`) gives one empty hypothesis with score 0 without running the model.
+/// Greedy hypotheses are scored with `cfg.lenpen` like beam search's.
+///
+/// The model should live on a device without autodiff: on an autodiff device its dropout
+/// layers are active unless the module was frozen.
+pub fn translate(
+    model: &Transformer,
+    sources: &[Vec<u32>],
+    cfg: &DecodeConfig,
+    device: &Device,
+) -> Vec<Vec<Hypothesis>> {
+    let beam = cfg.beam_width();
+    let nbest = cfg.nbest_count();
+    let mut results: Vec<Vec<Hypothesis>> = vec![Vec::new(); sources.len()];
+    let mut order: Vec<usize> = Vec::with_capacity(sources.len());
+    for (i, src) in sources.iter().enumerate() {
+        if source_len(src) == 0 {
+            results[i] = vec![Hypothesis::default()];
+        } else {
+            order.push(i);
+        }
+    }
+    // Longest first (a batch that does not fit shows up at once); ties keep input order.
+    order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
+    let widths: Vec<usize> = order.iter().map(|&i| sources[i].len()).collect();
+    for batch in token_batches(&widths, beam, cfg.max_tokens) {
+        let ids = &order[batch];
+        let src: Vec<Vec<u32>> = ids.iter().map(|&i| sources[i].clone()).collect();
+        let max_lens: Vec<usize> = src.iter().map(|s| cfg.max_len(source_len(s))).collect();
+        let decoded: Vec<Vec<Hypothesis>> = if beam == 1 {
+            greedy(model, &src, &max_lens, device)
+                .into_iter()
+                .map(|mut h| {
+                    h.score = h.log_prob / length_penalty(h.tokens.len() + 1, cfg.lenpen);
+                    vec![h]
+                })
+                .collect()
+        } else {
+            beam_search(model, &src, &max_lens, beam, cfg.lenpen, nbest, device)
+        };
+        for (&i, hyps) in ids.iter().zip(decoded) {
+            results[i] = hyps;
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_budget_and_cover_everything() {
+        let widths = [9, 7, 7, 5, 3, 3, 2, 1];
+        for (beam, max_tokens) in [(1, 20), (2, 20), (4, 8), (1, 1000), (3, 1)] {
+            let batches = token_batches(&widths, beam, max_tokens);
+            let mut next = 0;
+            for b in &batches {
+                assert_eq!(b.start, next);
+                assert!(!b.is_empty());
+                let cost = b.len() * widths[b.start..b.end].iter().max().unwrap() * beam;
+                assert!(b.len() == 1 || cost <= max_tokens, "{b:?} costs {cost}");
+                // Greedy packing: the next sentence would not have fitted.
+                if b.end < widths.len() {
+                    let more = (b.len() + 1) * widths[b.start..=b.end].iter().max().unwrap() * beam;
+                    assert!(more > max_tokens);
+                }
+                next = b.end;
+            }
+            assert_eq!(next, widths.len());
+        }
+        assert_eq!(token_batches(&[], 4, 100), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn source_len_ignores_the_final_eos() {
+        assert_eq!(source_len(&[]), 0);
+        assert_eq!(source_len(&[EOS_ID as u32]), 0);
+        assert_eq!(source_len(&[5, 6, EOS_ID as u32]), 2);
+        assert_eq!(source_len(&[5, 6]), 2);
+    }
+
+    #[test]
+    fn max_len_follows_fairseq() {
+        let cfg = DecodeConfig::default();
+        assert_eq!(cfg.max_len(0), 10);
+        assert_eq!(cfg.max_len(10), 22);
+        assert_eq!(cfg.max_len(3), 13);
+    }
+}

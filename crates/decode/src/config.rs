@@ -1,0 +1,63 @@
+//! The `[decode]` section of a run config, also filled from the flags of `nmt translate`.
+
+use serde::{Deserialize, Serialize};
+
+/// How to decode: greedy or beam search, the length penalty, the output length limit, how many
+/// hypotheses to return and how large a decoding batch may be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Beam width (default 1 = greedy decoding; > 1 = beam search). 0 is read as 1.
+    pub beam: usize,
+    /// GNMT length penalty alpha (default 0.6): a finished hypothesis scores
+    /// `log_prob / ((5 + len) / 6)^lenpen`, where `len` counts its tokens plus `</s>`.
+    /// 0 ranks by plain log-probability.
+    pub lenpen: f64,
+    /// Output length limit, slope (default 1.2): at most `max_len_a * src_len + max_len_b`
+    /// tokens before `</s>`, where `src_len` does not count the source's `</s>`.
+    pub max_len_a: f64,
+    /// Output length limit, intercept (default 10); see `max_len_a`.
+    pub max_len_b: usize,
+    /// Hypotheses returned per sentence, best first (default 1). Clamped to `1..=beam`.
+    pub nbest: usize,
+    /// Token budget of one decoding batch (default 4096): sentences * longest source in the
+    /// batch (with `</s>`, so padding counts) * beam. A sentence over the budget on its own is
+    /// decoded alone.
+    pub max_tokens: usize,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            beam: 1,
+            lenpen: 0.6,
+            max_len_a: 1.2,
+            max_len_b: 10,
+            nbest: 1,
+            max_tokens: 4096,
+        }
+    }
+}
+
+impl DecodeConfig {
+    /// The most tokens (not counting `</s>`) a translation of a `src_len`-token source may have:
+    /// `floor(max_len_a * src_len + max_len_b)`, as fairseq computes it.
+    pub fn max_len(&self, src_len: usize) -> usize {
+        let len = self.max_len_a * src_len as f64 + self.max_len_b as f64;
+        if len.is_finite() && len > 0.0 {
+            len.floor() as usize
+        } else {
+            0
+        }
+    }
+
+    /// The beam width actually used (at least 1).
+    pub fn beam_width(&self) -> usize {
+        self.beam.max(1)
+    }
+
+    /// The number of hypotheses actually returned (between 1 and the beam width).
+    pub fn nbest_count(&self) -> usize {
+        self.nbest.clamp(1, self.beam_width())
+    }
+}

@@ -1,0 +1,59 @@
+//! Decoding a trained [`nmt_model::Transformer`]: greedy search and batched beam search over
+//! the model's incremental-decoding cache ([`nmt_model::DecoderCache`]).
+//!
+//! - [`translate`]: any number of sentences, sorted into token-budget batches, results in input
+//!   order; what validation, `nmt translate` and `nmt eval` call.
+//! - [`greedy`] and [`beam_search`]: one batch each. Finished sentences leave the batch (their
+//!   cache rows are dropped), so late steps only pay for the sentences still running.
+//! - [`greedy_with_attention`]: one sentence, with every step's attention weights.
+//! - [`greedy_uncached`]: the no-cache reference the tests compare against.
+//!
+//! Conventions: token ids are `u32`; `<pad>`, `<s>`, `</s>` are [`nmt_model::PAD_ID`],
+//! [`nmt_model::BOS_ID`], [`nmt_model::EOS_ID`]. Decoders never output `<pad>` or `<s>`;
+//! `</s>` may come at any step and is forced once a sentence reaches its length limit.
+//! Hypotheses hold neither `<s>` nor `</s>`, but their log-probability includes the `</s>`.
+//! A hypothesis of `n` tokens has length `n + 1` for the length penalty (the `</s>` counts).
+
+mod batching;
+mod beam;
+mod config;
+mod greedy;
+mod step;
+
+use serde::{Deserialize, Serialize};
+
+pub use batching::{source_len, token_batches, translate};
+pub use beam::beam_search;
+pub use config::DecodeConfig;
+pub use greedy::{greedy, greedy_uncached, greedy_with_attention};
+pub use step::length_penalty;
+
+/// One translation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hypothesis {
+    /// Output ids, without `<s>` and `</s>`.
+    pub tokens: Vec<u32>,
+    /// What hypotheses are ranked by: `log_prob / length_penalty(tokens.len() + 1, lenpen)`.
+    pub score: f64,
+    /// Sum of the natural-log probabilities of every output token, the final `</s>` included.
+    pub log_prob: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use crate::step::TopK;
+
+    #[test]
+    fn host_and_device_top_k_agree() {
+        let device = Device::flex();
+        device.seed(3);
+        let scores = Tensor::<2>::random([3, 50], Distribution::Normal(0.0, 1.0), &device);
+        let (hv, hi) = TopK::Host.select(scores.clone(), 7);
+        let (dv, di) = TopK::Device.select(scores, 7);
+        assert_eq!(hv, dv);
+        assert_eq!(hi, di);
+        assert_eq!(TopK::for_device(&device), TopK::Host);
+    }
+}

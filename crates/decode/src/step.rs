@@ -1,0 +1,196 @@
+//! What greedy and beam search share: building id tensors, the masked log-probabilities of one
+//! step, the length penalty, the model's length limit, and top-k selection.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use nmt_model::{BOS_ID, EOS_ID, PAD_ID, Transformer};
+
+/// GNMT length penalty `((5 + len) / 6)^alpha` (Wu et al. 2016). `len` counts the hypothesis'
+/// tokens plus its `</s>` (as fairseq counts the step that emitted `</s>`).
+pub fn length_penalty(len: usize, alpha: f64) -> f64 {
+    ((5.0 + len as f64) / 6.0).powf(alpha)
+}
+
+/// `[n]` ids on `device`, in one upload.
+pub(crate) fn ids_1d(ids: &[i64], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [ids.len()]), device)
+}
+
+/// Right-padded `[batch, longest]` source ids (at least one column, so an empty source still
+/// gives a valid, fully padded row).
+pub(crate) fn source_batch(src: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
+    let width = src.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut flat = vec![PAD_ID as i64; src.len() * width];
+    for (row, ids) in src.iter().enumerate() {
+        for (col, &id) in ids.iter().enumerate() {
+            flat[row * width + col] = i64::from(id);
+        }
+    }
+    Tensor::from_data(TensorData::new(flat, [src.len(), width]), device)
+}
+
+/// The longest output (tokens before `</s>`) the model's target position table allows: step
+/// `t` feeds position `t`, and the step that emits `</s>` after `n` tokens is step `n`.
+pub(crate) fn model_max_len(model: &Transformer) -> usize {
+    let positions = &model.tgt_positions;
+    let table = match &positions.learned {
+        Some(table) => table.shape().dims::<2>()[0],
+        None => positions.sinusoids.dims()[0],
+    };
+    table.saturating_sub(1)
+}
+
+/// Per-sentence limits, capped by the model's positions.
+pub(crate) fn capped(model: &Transformer, max_lens: &[usize]) -> Vec<usize> {
+    let cap = model_max_len(model);
+    max_lens.iter().map(|&m| m.min(cap)).collect()
+}
+
+/// Constant masks over the target vocabulary, built once per decoding call.
+pub(crate) struct VocabMasks {
+    pub vocab: usize,
+    /// `[1, vocab]`, true at `<pad>` and `<s>`: never produced.
+    special: Tensor<2, Bool>,
+    /// `[1, vocab]`, true everywhere but `</s>`: what a row at its length limit may not produce.
+    not_eos: Tensor<2, Bool>,
+}
+
+impl VocabMasks {
+    pub fn new(vocab: usize, device: &Device) -> Self {
+        let flags = |f: &dyn Fn(usize) -> bool| {
+            let data: Vec<bool> = (0..vocab).map(f).collect();
+            Tensor::<2, Bool>::from_data(TensorData::new(data, [1, vocab]), device)
+        };
+        Self {
+            vocab,
+            special: flags(&|id| id == PAD_ID || id == BOS_ID),
+            not_eos: flags(&|id| id != EOS_ID),
+        }
+    }
+
+    /// Log-softmax of `logits` `[rows, vocab]` with `<pad>`/`<s>` at -inf, and every token but
+    /// `</s>` at -inf in the rows flagged in `forced` (those at their length limit).
+    pub fn log_probs(&self, logits: Tensor<2>, forced: &[bool]) -> Tensor<2> {
+        let rows = forced.len();
+        let shape = [rows, self.vocab];
+        let mut mask = self.special.clone().expand(shape);
+        if forced.iter().all(|&f| f) {
+            mask = mask.bool_or(self.not_eos.clone().expand(shape));
+        } else if forced.iter().any(|&f| f) {
+            let device = logits.device();
+            let rows_mask =
+                Tensor::<2, Bool>::from_data(TensorData::new(forced.to_vec(), [rows, 1]), &device);
+            mask = mask.bool_or(
+                rows_mask
+                    .expand(shape)
+                    .bool_and(self.not_eos.clone().expand(shape)),
+            );
+        }
+        log_softmax(logits, 1).mask_fill(mask, f32::NEG_INFINITY)
+    }
+}
+
+/// Reads a float tensor to the host (one transfer).
+pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+/// Reads an int tensor to the host (one transfer).
+pub(crate) fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.into_data().iter::<i64>().collect()
+}
+
+/// Where the per-step top-k runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopK {
+    /// `topk_with_indices` on the device; two small reads back.
+    Device,
+    /// One read of the whole candidate matrix and a linear-time selection on the host. For
+    /// backends whose memory is the host's (Flex, NdArray, LibTorch on CPU) the read is a copy,
+    /// while their `topk` is a full sort of every row.
+    Host,
+}
+
+impl TopK {
+    pub fn for_device(device: &Device) -> Self {
+        let name = format!("{device:?}");
+        let host = ["Flex(", "NdArray(", "LibTorch(Cpu"]
+            .iter()
+            .any(|b| name.contains(b));
+        if host { Self::Host } else { Self::Device }
+    }
+
+    /// The `k` best entries of each row of `scores` `[rows, cols]`, best first: values and
+    /// column indices, each `rows * k` long, row-major. Ties go to the lower column on the host.
+    pub fn select(self, scores: Tensor<2>, k: usize) -> (Vec<f32>, Vec<usize>) {
+        match self {
+            Self::Device => {
+                let (values, indices) = scores.topk_with_indices(k, 1);
+                let indices = ints(indices).into_iter().map(|i| i as usize).collect();
+                (floats(values), indices)
+            }
+            Self::Host => {
+                let [rows, cols] = scores.dims();
+                let all = floats(scores);
+                let mut values = Vec::with_capacity(rows * k);
+                let mut indices = Vec::with_capacity(rows * k);
+                for row in all.chunks_exact(cols) {
+                    for (i, v) in top_k_row(row, k) {
+                        values.push(v);
+                        indices.push(i);
+                    }
+                }
+                (values, indices)
+            }
+        }
+    }
+}
+
+/// `a` ranks before `b`: higher value, then lower index; NaN ranks as -inf.
+fn better(a: (usize, f32), b: (usize, f32)) -> bool {
+    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
+    let (x, y) = (key(a.1), key(b.1));
+    x > y || (x == y && a.0 < b.0)
+}
+
+/// The `k` best `(index, value)` of `row`, best first. One pass keeping a sorted buffer of `k`;
+/// a value is compared with the buffer's worst before anything else, so it is O(len) for small k.
+pub(crate) fn top_k_row(row: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let k = k.min(row.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &v) in row.iter().enumerate() {
+        if best.len() == k && !better((i, v), best[k - 1]) {
+            continue;
+        }
+        let at = best.partition_point(|&b| better(b, (i, v)));
+        best.insert(at, (i, v));
+        best.truncate(k);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_row_matches_a_full_sort() {
+        let row = [0.5f32, -1.0, 3.0, 3.0, f32::NEG_INFINITY, 2.0, 7.0, -0.5];
+        let mut sorted: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in 0..=row.len() + 2 {
+            let want: Vec<_> = sorted.iter().copied().take(k).collect();
+            assert_eq!(top_k_row(&row, k), want, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn length_penalty_is_gnmt() {
+        assert_eq!(length_penalty(1, 0.0), 1.0);
+        assert!((length_penalty(7, 1.0) - 2.0).abs() < 1e-12);
+        assert!((length_penalty(13, 0.5) - 3f64.sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,143 @@
+//! Tiny random models and a teacher-forced scorer shared by the decoding tests.
+#![allow(dead_code)]
+
+use burn::module::Param;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use nmt_decode::{Hypothesis, length_penalty};
+use nmt_model::{BOS_ID, EOS_ID, ModelConfig, Transformer};
+
+pub const EOS: u32 = EOS_ID as u32;
+
+pub fn tiny_config() -> ModelConfig {
+    ModelConfig {
+        d_model: 16,
+        heads: 2,
+        ff_dim: 32,
+        encoder_layers: 1,
+        decoder_layers: 1,
+        ..Default::default()
+    }
+}
+
+pub fn tiny_model(seed: u64, vocab: usize, device: &Device) -> Transformer {
+    model_with(&tiny_config(), seed, vocab, device)
+}
+
+pub fn model_with(cfg: &ModelConfig, seed: u64, vocab: usize, device: &Device) -> Transformer {
+    device.seed(seed);
+    cfg.init(vocab, vocab, device).unwrap()
+}
+
+/// A tiny model made decisive: untied output weights scaled by 6 (peaked distributions) and a
+/// bias on `</s>`. With a tiny vocabulary, a plain random model's best output is nearly always
+/// the empty one (one `</s>` costs less than several tokens from flat distributions); with a
+/// `</s>` bias of -4 the optima have every length up to the limit. A positive bias makes `</s>`
+/// compete with the best token at many steps.
+pub fn sharpened_model(seed: u64, vocab: usize, eos_bias: f32, device: &Device) -> Transformer {
+    let cfg = ModelConfig {
+        tie_output: false,
+        ..tiny_config()
+    };
+    let mut model = model_with(&cfg, seed, vocab, device);
+    let output = model.output.as_mut().unwrap();
+    output.weight = Param::from_tensor(output.weight.val().mul_scalar(6.0));
+    let mut bias = vec![0f32; vocab];
+    bias[EOS as usize] = eos_bias;
+    output.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias, [vocab]),
+        device,
+    )));
+    model
+}
+
+/// A deterministic pseudo-random source of `len` real tokens (ids 3..vocab) plus `</s>`.
+pub fn source(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut ids: Vec<u32> = (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            3 + ((x >> 33) % (vocab as u64 - 3)) as u32
+        })
+        .collect();
+    ids.push(EOS);
+    ids
+}
+
+/// Log-probabilities of `targets` (token ids without `</s>`; `</s>` is appended and scored)
+/// given `src`, from ONE teacher-forced forward pass over all of them (same length required).
+pub fn teacher_forced_log_probs(
+    model: &Transformer,
+    src: &[u32],
+    targets: &[Vec<u32>],
+    device: &Device,
+) -> Vec<f64> {
+    let n = targets.len();
+    let len = targets[0].len() + 1;
+    let vocab = model.tgt_vocab_size();
+    let src_flat: Vec<i64> = (0..n).flat_map(|_| src.iter().map(|&t| t as i64)).collect();
+    let src_t = Tensor::<2, Int>::from_data(TensorData::new(src_flat, [n, src.len()]), device);
+    let mut tgt_in = Vec::with_capacity(n * len);
+    for t in targets {
+        assert_eq!(t.len() + 1, len);
+        tgt_in.push(BOS_ID as i64);
+        tgt_in.extend(t.iter().map(|&x| x as i64));
+    }
+    let tgt_t = Tensor::<2, Int>::from_data(TensorData::new(tgt_in, [n, len]), device);
+    let lp: Vec<f32> = log_softmax(model.forward(src_t, tgt_t), 2)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    targets
+        .iter()
+        .enumerate()
+        .map(|(b, t)| {
+            t.iter()
+                .chain(std::iter::once(&EOS))
+                .enumerate()
+                .map(|(pos, &tok)| f64::from(lp[(b * len + pos) * vocab + tok as usize]))
+                .sum()
+        })
+        .collect()
+}
+
+/// Every output of at most `max_len` real tokens (ids 3..vocab), scored by teacher forcing,
+/// best first.
+pub fn exhaustive(
+    model: &Transformer,
+    src: &[u32],
+    max_len: usize,
+    lenpen: f64,
+    device: &Device,
+) -> Vec<Hypothesis> {
+    let vocab = model.tgt_vocab_size() as u32;
+    let mut all = Vec::new();
+    let mut level: Vec<Vec<u32>> = vec![Vec::new()];
+    for len in 0..=max_len {
+        let lps = teacher_forced_log_probs(model, src, &level, device);
+        for (tokens, log_prob) in level.iter().zip(lps) {
+            let score = log_prob / length_penalty(len + 1, lenpen);
+            all.push(Hypothesis {
+                tokens: tokens.clone(),
+                score,
+                log_prob,
+            });
+        }
+        level = level
+            .iter()
+            .flat_map(|p| {
+                (3..vocab).map(move |t| {
+                    let mut q = p.clone();
+                    q.push(t);
+                    q
+                })
+            })
+            .collect();
+    }
+    all.sort_by(|a, b| b.score.total_cmp(&a.score));
+    all
+}
