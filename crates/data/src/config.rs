@@ -1,0 +1,229 @@
+//! The data and tokenizer settings of a run, as read from its config file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+
+/// Where the parallel text of a run comes from and how it is cut into batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Source language code, e.g. `"en"`; also the file suffix of prefix splits. Required.
+    pub src_lang: String,
+    /// Target language code, e.g. `"de"`. Required.
+    pub tgt_lang: String,
+    /// The training split. Required.
+    pub train: SplitSpec,
+    /// The validation split. Default: none.
+    #[serde(default)]
+    pub valid: Option<SplitSpec>,
+    /// The test split. Default: none.
+    #[serde(default)]
+    pub test: Option<SplitSpec>,
+    /// Training pairs with more subword tokens than this on either side (not counting
+    /// `<s>`/`</s>`) are dropped. Default: 128.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Training pairs whose token-length ratio longer/shorter exceeds this are dropped, as
+    /// likely misaligned. Only checked when the longer side has more than
+    /// [`RATIO_CHECK_MIN_TOKENS`](crate::filter::RATIO_CHECK_MIN_TOKENS) tokens, because
+    /// short pairs have large ratios by nature ("Hi ." / "Hallo zusammen !"). Default: 3.0.
+    #[serde(default = "default_max_len_ratio")]
+    pub max_len_ratio: f64,
+    /// Token budget of one training batch, padding included:
+    /// `batch_size * max(src_len, tgt_len) <= max_tokens`, where the lengths count the
+    /// `</s>` appended to the source and the `<s>`/`</s>` of the target. Default: 4096.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    /// How many batches' worth of shuffled sentences are sorted by length together before
+    /// they are cut into batches: larger pools mean less padding but less randomness.
+    /// Default: 100.
+    #[serde(default = "default_bucket_pool")]
+    pub bucket_pool: usize,
+}
+
+fn default_max_len() -> usize {
+    128
+}
+fn default_max_len_ratio() -> f64 {
+    3.0
+}
+fn default_max_tokens() -> usize {
+    4096
+}
+fn default_bucket_pool() -> usize {
+    100
+}
+
+impl DataConfig {
+    /// A config with the given languages and training split, every other field at its default.
+    pub fn new(src_lang: &str, tgt_lang: &str, train: SplitSpec) -> Self {
+        Self {
+            src_lang: src_lang.to_string(),
+            tgt_lang: tgt_lang.to_string(),
+            train,
+            valid: None,
+            test: None,
+            max_len: default_max_len(),
+            max_len_ratio: default_max_len_ratio(),
+            max_tokens: default_max_tokens(),
+            bucket_pool: default_bucket_pool(),
+        }
+    }
+
+    /// Checks the values that serde cannot: non-zero sizes, a ratio of at least 1, and a
+    /// token budget that can hold the longest pair `max_len` lets through.
+    pub fn validate(&self) -> Result<(), DataError> {
+        let invalid = |field, value: String, reason: &str| DataError::InvalidConfig {
+            field,
+            value,
+            reason: reason.to_string(),
+        };
+        if self.src_lang.is_empty() || self.tgt_lang.is_empty() {
+            return Err(invalid(
+                "src_lang/tgt_lang",
+                format!("{:?}/{:?}", self.src_lang, self.tgt_lang),
+                "language codes must not be empty",
+            ));
+        }
+        if self.max_len == 0 {
+            return Err(invalid("max_len", "0".into(), "must be at least 1"));
+        }
+        if self.max_len_ratio.is_nan() || self.max_len_ratio < 1.0 {
+            return Err(invalid(
+                "max_len_ratio",
+                self.max_len_ratio.to_string(),
+                "must be at least 1.0 (a pair's ratio is longer/shorter)",
+            ));
+        }
+        if self.max_tokens <= self.max_len {
+            return Err(invalid(
+                "max_tokens",
+                self.max_tokens.to_string(),
+                &format!(
+                    "must exceed max_len = {} so that a pair of max_len tokens plus <s>/</s> fits in a batch",
+                    self.max_len
+                ),
+            ));
+        }
+        if self.bucket_pool == 0 {
+            return Err(invalid("bucket_pool", "0".into(), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// One split of a parallel corpus.
+///
+/// In a config file either a string prefix, `train = "data/quickstart/train"`, which means
+/// `train.<src_lang>` and `train.<tgt_lang>` (or the same names with `.gz`), or a table of
+/// two files, `train = { src = "a.en", tgt = "a.de" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SplitSpec {
+    /// `PREFIX.<lang>`, falling back to `PREFIX.<lang>.gz`.
+    Prefix(String),
+    /// Two explicit files, plain or `.gz`.
+    Files { src: PathBuf, tgt: PathBuf },
+}
+
+impl SplitSpec {
+    /// The source and target file of this split. Paths are used as given (relative paths
+    /// are relative to the working directory). A missing file is an error that lists every
+    /// path tried.
+    pub fn resolve(&self, src_lang: &str, tgt_lang: &str) -> Result<(PathBuf, PathBuf), DataError> {
+        match self {
+            SplitSpec::Prefix(prefix) => Ok((
+                resolve_prefix(prefix, src_lang)?,
+                resolve_prefix(prefix, tgt_lang)?,
+            )),
+            SplitSpec::Files { src, tgt } => {
+                for (path, lang) in [(src, src_lang), (tgt, tgt_lang)] {
+                    if !path.is_file() {
+                        return Err(DataError::MissingSplitFile {
+                            lang: lang.to_string(),
+                            tried: vec![path.clone()],
+                        });
+                    }
+                }
+                Ok((src.clone(), tgt.clone()))
+            }
+        }
+    }
+}
+
+fn resolve_prefix(prefix: &str, lang: &str) -> Result<PathBuf, DataError> {
+    let plain = PathBuf::from(format!("{prefix}.{lang}"));
+    let gzipped = PathBuf::from(format!("{prefix}.{lang}.gz"));
+    for candidate in [&plain, &gzipped] {
+        if Path::new(candidate).is_file() {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(DataError::MissingSplitFile {
+        lang: lang.to_string(),
+        tried: vec![plain, gzipped],
+    })
+}
+
+/// Which subword model to train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerKind {
+    /// Byte-pair encoding (merges learned bottom-up).
+    #[default]
+    Bpe,
+    /// SentencePiece-style unigram language model (pruned top-down).
+    Unigram,
+}
+
+/// How the subword vocabularies of a run are made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerConfig {
+    /// `"bpe"` or `"unigram"`. Default: `"bpe"`.
+    #[serde(default)]
+    pub kind: TokenizerKind,
+    /// Target size of each vocabulary, including the 4 special tokens and the 256
+    /// byte-fallback tokens; the result is smaller when the corpus has fewer distinct
+    /// subwords. Default: 8000.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// One vocabulary shared by source and target (`tokenizer.json`) instead of one each
+    /// (`tokenizer.src.json`, `tokenizer.tgt.json`). Default: true.
+    #[serde(default = "default_joint")]
+    pub joint: bool,
+    /// BPE only: a pair must occur at least this often to be merged. Default: 2.
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+    /// An existing tokenizer to use instead of training one: a `tokenizer.json` file (used for
+    /// both languages; one made by Python `tokenizers` loads unchanged) or a run directory
+    /// holding `tokenizer.json` or `tokenizer.src.json` + `tokenizer.tgt.json`.
+    /// Default: none (train).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_vocab_size() -> usize {
+    8000
+}
+fn default_joint() -> bool {
+    true
+}
+fn default_min_frequency() -> u64 {
+    2
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: TokenizerKind::default(),
+            vocab_size: default_vocab_size(),
+            joint: default_joint(),
+            min_frequency: default_min_frequency(),
+            path: None,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `nmt-data`: from parallel text files to padded batches of token ids.
+//!
+//! Reading and cleaning ([`corpus`]), subword tokenizers ([`tokenizer`]), length filtering
+//! ([`filter`]), token-budget batching with a resumable, seeded order ([`batch`]), the
+//! quick-start corpus generator ([`quickstart`]), and the settings of all of it ([`config`]).
+//!
+//! This crate must not depend on Burn or on any other crate of the workspace: it yields plain
+//! `Vec<i64>` id arrays, and the training crate turns them into tensors. That keeps the data
+//! pipeline fast to build and testable on its own.
+
+pub mod batch;
+pub mod config;
+pub mod corpus;
+pub mod error;
+pub mod filter;
+pub mod quickstart;
+mod rng;
+pub mod tokenizer;
+
+pub use batch::{BatchCursor, BatchStream, IdBatch, TokenBudgetBatcher, inference_batches};
+pub use config::{DataConfig, SplitSpec, TokenizerConfig, TokenizerKind};
+pub use corpus::{ParallelText, normalize_line, read_lines, read_parallel};
+pub use error::DataError;
+pub use filter::{EncodedPair, FilterStats, encode_corpus, require_nonempty};
+pub use quickstart::{QuickstartCorpus, generate_quickstart, write_quickstart};
+pub use tokenizer::{BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, UNK_ID, Vocabularies};
