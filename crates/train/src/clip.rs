@@ -1,0 +1,69 @@
+//! Global-norm gradient clipping over all parameters, as `torch.nn.utils.clip_grad_norm_` does.
+//! Burn's own clipping works per tensor, which changes the update's direction; this keeps it.
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+struct ParamIds(Vec<(ParamId, usize)>);
+
+impl ModuleVisitor for ParamIds {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push((param.id, D));
+    }
+}
+
+/// Every float parameter's id and rank, in visiting order.
+fn param_ids<M: Module>(model: &M) -> Vec<(ParamId, usize)> {
+    let mut ids = ParamIds(Vec::new());
+    model.visit(&mut ids);
+    ids.0
+}
+
+fn squared_norm<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
+    grads.get::<D>(id).map(|g| g.powf_scalar(2.0).sum())
+}
+
+fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f64) {
+    if let Some(g) = grads.remove::<D>(id) {
+        grads.register::<D>(id, g.mul_scalar(factor));
+    }
+}
+
+/// Returns the global L2 norm of all gradients (before clipping) and, when it exceeds
+/// `max_norm > 0`, scales every gradient by `max_norm / norm`. One host read per step.
+pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let ids = param_ids(model);
+    let mut total: Option<Tensor<1>> = None;
+    for &(id, rank) in &ids {
+        let sq = match rank {
+            1 => squared_norm::<1>(grads, id),
+            2 => squared_norm::<2>(grads, id),
+            3 => squared_norm::<3>(grads, id),
+            4 => squared_norm::<4>(grads, id),
+            _ => None,
+        };
+        if let Some(sq) = sq {
+            total = Some(match total {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
+    }
+    let norm = total
+        .map(|t| f64::from(t.into_scalar::<f32>()).sqrt())
+        .unwrap_or(0.0);
+    if max_norm > 0.0 && norm.is_finite() && norm > max_norm {
+        let factor = max_norm / (norm + 1e-6);
+        for &(id, rank) in &ids {
+            match rank {
+                1 => scale::<1>(grads, id, factor),
+                2 => scale::<2>(grads, id, factor),
+                3 => scale::<3>(grads, id, factor),
+                4 => scale::<4>(grads, id, factor),
+                _ => {}
+            }
+        }
+    }
+    norm
+}

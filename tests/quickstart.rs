@@ -1,0 +1,228 @@
+//! The quick-start path a new user takes, shortened: train on the generated corpus, then
+//! translate, evaluate and score with the binary.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn nmt() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nmt"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn quickstart_trains_translates_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(nmt()
+        .args([
+            "train",
+            "--quiet",
+            "--config",
+            "configs/quickstart.toml",
+            "--max-steps",
+            "200",
+        ])
+        .args([
+            "--set",
+            "train.valid_every=100",
+            "--set",
+            "train.log_every=20",
+        ])
+        .arg("--run-dir")
+        .arg(&run));
+
+    let events: Vec<Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let losses: Vec<f64> = events
+        .iter()
+        .filter(|e| e["event"] == "train")
+        .map(|e| e["train_loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 10);
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(
+        last < 0.6 * first,
+        "loss did not fall clearly: {first} -> {last}"
+    );
+    let valid: Vec<&Value> = events.iter().filter(|e| e["event"] == "valid").collect();
+    assert_eq!(valid.len(), 2);
+    for key in ["valid_loss", "valid_ppl", "valid_bleu", "valid_chrf"] {
+        assert!(valid[1][key].as_f64().is_some(), "{key} missing");
+    }
+    let test = events
+        .iter()
+        .find(|e| e["event"] == "test")
+        .expect("a test event");
+    let test_bleu = test["test_bleu"].as_f64().unwrap();
+    assert!(test["test_chrf"].as_f64().unwrap() > 0.0);
+    assert!(run.join("test.hyp").exists());
+    assert!(run.join("checkpoints/best").exists() && run.join("checkpoints/latest").exists());
+
+    // translate: stdin in, one line out per line in, an empty line stays empty.
+    let mut child = nmt()
+        .args(["translate", "--run"])
+        .arg(&run)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"My child is young.\n\nThe small woman can carry thirty-five dogs.\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[1], "");
+    assert!(!lines[0].is_empty() && !lines[2].is_empty());
+
+    // eval reproduces the training run's test score through the same code path.
+    let out = ok(nmt()
+        .args([
+            "eval",
+            "--json",
+            "--src",
+            "data/quickstart/test.en",
+            "--ref",
+            "data/quickstart/test.de",
+            "--run",
+        ])
+        .arg(&run));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((report["bleu"].as_f64().unwrap() - test_bleu).abs() < 1e-9);
+    assert_eq!(
+        report["signature"],
+        "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+    );
+
+    // score on the written hypotheses gives the same BLEU again.
+    let hyp = PathBuf::from(report["hypotheses"].as_str().unwrap());
+    let out = ok(nmt()
+        .args([
+            "score",
+            "--json",
+            "--ref",
+            "data/quickstart/test.de",
+            "--hyp",
+        ])
+        .arg(&hyp));
+    let scored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((scored["bleu"].as_f64().unwrap() - test_bleu).abs() < 1e-9);
+}
+
+#[test]
+fn score_refuses_mismatched_line_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hyp = dir.path().join("hyp.txt");
+    let reference = dir.path().join("ref.txt");
+    std::fs::write(&hyp, "a b c\nd e f\n").unwrap();
+    std::fs::write(&reference, "a b c\n").unwrap();
+    let out = nmt()
+        .args(["score", "--hyp"])
+        .arg(&hyp)
+        .arg("--ref")
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains('2') && err.contains('1') && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_device_and_missing_backend_are_clear_errors() {
+    let out = nmt()
+        .args([
+            "train",
+            "--config",
+            "configs/quickstart.toml",
+            "--device",
+            "tpu",
+            "--print-config",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "print-config does not touch the device"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = nmt()
+        .args([
+            "train",
+            "--config",
+            "configs/quickstart.toml",
+            "--device",
+            "tpu",
+            "--run-dir",
+        ])
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("unknown device \"tpu\""), "{err}");
+    if !cfg!(feature = "wgpu") {
+        let out = nmt()
+            .args([
+                "train",
+                "--config",
+                "configs/quickstart.toml",
+                "--device",
+                "wgpu",
+                "--run-dir",
+            ])
+            .arg(dir.path().join("r"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--features wgpu"), "{err}");
+    }
+}
+
+#[test]
+fn print_config_fills_in_every_default() {
+    let out = ok(nmt().args([
+        "train",
+        "--config",
+        "configs/quickstart.toml",
+        "--print-config",
+        "--set",
+        "train.seed=7",
+    ]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let resolved: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(resolved["train"]["seed"].as_integer(), Some(7));
+    assert_eq!(resolved["train"]["label_smoothing"].as_float(), Some(0.1));
+    assert_eq!(resolved["run"]["dir"].as_str(), Some("runs/quickstart"));
+    assert_eq!(resolved["model"]["d_model"].as_integer(), Some(128));
+}

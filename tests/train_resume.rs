@@ -1,0 +1,334 @@
+//! End-to-end tests of `nmt train`: exact resume, crashes at any moment, config errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn nmt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nmt"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tiny model on the quick-start corpus: seconds per run, still the full training path.
+fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
+    let data = root().join("data/quickstart");
+    let text = format!(
+        r#"
+[data]
+src_lang = "en"
+tgt_lang = "de"
+train = "{train}"
+max_len = 32
+max_tokens = 512
+
+[tokenizer]
+vocab_size = 400
+
+[model]
+d_model = 32
+heads = 2
+ff_dim = 64
+encoder_layers = 1
+decoder_layers = 1
+max_positions = 64
+
+[train]
+max_steps = 12
+checkpoint_every = 4
+valid_every = 0
+log_every = 1
+lr = 2e-3
+warmup_steps = 4
+accum_steps = 2
+keep_last = 10
+
+[run]
+dir = "{run}"
+{extra}
+"#,
+        train = data.join("train").display(),
+        run = dir.join("run").display(),
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed: {:?}\nstderr:\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn train_events(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"] == "train")
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["train_loss"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn latest_state(run: &Path) -> Value {
+    let ckpts = run.join("checkpoints");
+    let name = std::fs::read_to_string(ckpts.join("latest")).unwrap();
+    let text = std::fs::read_to_string(ckpts.join(name.trim()).join("state.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn resumed_training_is_bit_identical_to_an_uninterrupted_run() {
+    let straight = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(straight.path(), "");
+    run_ok(nmt().args(["train", "--quiet", "--config"]).arg(&cfg));
+    let want_losses = train_events(&straight.path().join("run"));
+    let want = latest_state(&straight.path().join("run"));
+    assert_eq!(want_losses.len(), 12);
+    assert_eq!(want["step"], 12);
+
+    let split = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(split.path(), "");
+    run_ok(
+        nmt()
+            .args(["train", "--quiet", "--max-steps", "6", "--config"])
+            .arg(&cfg),
+    );
+    // A fresh start into the same directory is refused without --resume or --overwrite.
+    let refused = nmt()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+    run_ok(
+        nmt()
+            .args(["train", "--quiet", "--resume", "--config"])
+            .arg(&cfg),
+    );
+    let got_losses = train_events(&split.path().join("run"));
+    let got = latest_state(&split.path().join("run"));
+
+    assert_eq!(got_losses, want_losses, "losses differ step by step");
+    assert_eq!(
+        got["params_fingerprint"], want["params_fingerprint"],
+        "final parameters differ"
+    );
+    assert_eq!(got["cursor"], want["cursor"], "data position differs");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn_train(cfg: &Path, env: &[(&str, &str)], max_steps: u64) -> Child {
+    let mut cmd = nmt();
+    cmd.args([
+        "train",
+        "--quiet",
+        "--max-steps",
+        &max_steps.to_string(),
+        "--config",
+    ])
+    .arg(cfg)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn resume_to(cfg: &Path, steps: u64) {
+    run_ok(
+        nmt()
+            .args([
+                "train",
+                "--quiet",
+                "--resume",
+                "--max-steps",
+                &steps.to_string(),
+                "--config",
+            ])
+            .arg(cfg),
+    );
+}
+
+#[test]
+fn sigkill_during_training_resumes_from_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let run = dir.path().join("run");
+    let mut child = spawn_train(&cfg, &[], 100_000);
+    wait_for("a second checkpoint", Duration::from_secs(120), || {
+        run.join("checkpoints/latest").exists() && latest_state(&run)["step"].as_u64().unwrap() >= 8
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let saved = latest_state(&run)["step"].as_u64().unwrap();
+    resume_to(&cfg, saved + 4);
+    let steps: Vec<u64> = train_events(&run).iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        (1..=saved + 4).collect::<Vec<_>>(),
+        "log is not one contiguous run"
+    );
+    assert_eq!(latest_state(&run)["step"].as_u64().unwrap(), saved + 4);
+}
+
+#[test]
+fn a_kill_while_writing_a_checkpoint_leaves_the_previous_one_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let run = dir.path().join("run");
+    // The test hook pauses between writing a checkpoint's files and renaming it into place.
+    let mut child = spawn_train(&cfg, &[("NMT_TEST_CHECKPOINT_DELAY_MS", "3000")], 100_000);
+    let half_written = || {
+        std::fs::read_dir(run.join("checkpoints"))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".tmp-step-000000008")
+                })
+            })
+            .unwrap_or(false)
+    };
+    wait_for(
+        "the second checkpoint being written",
+        Duration::from_secs(120),
+        half_written,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        latest_state(&run)["step"],
+        4,
+        "latest must still be the complete checkpoint"
+    );
+    resume_to(&cfg, 10);
+    assert_eq!(latest_state(&run)["step"], 10);
+    assert!(!half_written(), "the partial checkpoint was not cleaned up");
+}
+
+/// The 1-based line of the first line containing `needle`.
+fn line_of(path: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    1 + text.lines().position(|l| l.contains(needle)).unwrap()
+}
+
+fn train_err(config_text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(config_text);
+    std::fs::write(&cfg, text).unwrap();
+    let out = nmt()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn config_errors_name_the_key_and_line() {
+    let err = train_err("\n[extra]\nfoo = 1\n");
+    assert!(err.contains("unknown field `extra`"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_steps = 12", "max_step = 12");
+    std::fs::write(&cfg, text).unwrap();
+    let line = format!("line {}", line_of(&cfg, "max_step = 12"));
+    let out = nmt()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field `max_step`") && err.contains(&line),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_step = 12", "max_steps = \"twelve\"");
+    std::fs::write(&cfg, text).unwrap();
+    let out = nmt()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid type") && err.contains(&line), "{err}");
+
+    let out = nmt()
+        .args(["train", "--config", "no/such/config.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such/config.toml"), "{err}");
+
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_steps = \"twelve\"", "max_steps = 12");
+    std::fs::write(&cfg, text).unwrap();
+    let out = nmt()
+        .args(["train", "--set", "train.nope=3", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope"), "{err}");
+
+    // A corpus whose sides differ in length names both files and both counts.
+    let src = dir.path().join("bad.en");
+    let tgt = dir.path().join("bad.de");
+    std::fs::write(&src, "a\nb\nc\n").unwrap();
+    std::fs::write(&tgt, "x\ny\n").unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!(
+            "train = \"{}\"",
+            root().join("data/quickstart/train").display()
+        ),
+        &format!("train = \"{}\"", dir.path().join("bad").display()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = nmt()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.en") && err.contains("bad.de") && err.contains('3') && err.contains('2'),
+        "{err}"
+    );
+}
