@@ -332,3 +332,117 @@ fn config_errors_name_the_key_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn sigterm_writes_a_checkpoint_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let run = dir.path().join("run");
+    let child = nmt()
+        .args(["train", "--quiet", "--max-steps", "100000", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "training to start logging",
+        Duration::from_secs(120),
+        || run.join("metrics.jsonl").exists() && train_events(&run).len() >= 5,
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    // The checkpoint is the state after the last logged step: nothing trained is lost.
+    let last_logged = train_events(&run).last().unwrap().0;
+    assert_eq!(latest_state(&run)["step"].as_u64().unwrap(), last_logged);
+    resume_to(&cfg, last_logged + 2);
+    assert_eq!(
+        latest_state(&run)["step"].as_u64().unwrap(),
+        last_logged + 2
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_the_run_and_is_never_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let out = nmt()
+        .args([
+            "train",
+            "--quiet",
+            "--set",
+            "train.lr=1e30",
+            "--set",
+            "train.clip_norm=0",
+        ])
+        .args([
+            "--set",
+            "train.warmup_steps=0",
+            "--set",
+            "train.checkpoint_every=1",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("at step") && err.contains("without saving"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // Every checkpoint that was written holds finite numbers only.
+    let run = dir.path().join("run");
+    if run.join("checkpoints/latest").exists() {
+        let bad_step = err
+            .split("at step ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap();
+        assert!(latest_state(&run)["step"].as_u64().unwrap() < bad_step);
+    }
+}
+
+#[test]
+fn a_checkpoint_from_another_model_is_refused_with_the_field_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    run_ok(
+        nmt()
+            .args(["train", "--quiet", "--max-steps", "4", "--config"])
+            .arg(&cfg),
+    );
+    let out = nmt()
+        .args([
+            "train",
+            "--quiet",
+            "--resume",
+            "--max-steps",
+            "8",
+            "--set",
+            "model.d_model=64",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another model")
+            && err.contains("model.d_model is 32 in the checkpoint but 64"),
+        "{err}"
+    );
+    // Nothing was lost: the checkpoint still resumes with the right config.
+    resume_to(&cfg, 8);
+    assert_eq!(latest_state(&dir.path().join("run"))["step"], 8);
+}

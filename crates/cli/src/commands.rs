@@ -41,6 +41,15 @@ enum Command {
     GenQuickstart(GenArgs),
     /// List the backends this build can use.
     Devices,
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Decoding speed (sentences/s, target tokens/s) for greedy and beam search.
+    Decode(crate::bench::BenchDecodeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +206,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::GenQuickstart(a) => {
             nmt_data::write_quickstart(&a.out, a.seed)?;
             eprintln!("wrote the quick-start corpus to {}", a.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Decode(a)) => {
+            crate::bench::bench_decode(a)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices => {

@@ -1,5 +1,6 @@
 //! `nmt`: train Transformer translation models, translate with them, and score translations.
 
+mod bench;
 mod commands;
 mod device;
 

@@ -77,18 +77,45 @@ struct Data {
     valid: Option<ValidSet>,
 }
 
-fn log(opts: &TrainOptions, bar: Option<&ProgressBar>, line: &str) {
-    if opts.quiet {
-        return;
+/// What a run reports: to the terminal (unless quiet) and, always, to `RUN_DIR/train.log`.
+struct RunLog {
+    quiet: bool,
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl RunLog {
+    fn open(run_dir: &Path, quiet: bool) -> Result<Self> {
+        let path = run_dir.join("train.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            quiet,
+            file: std::sync::Mutex::new(file),
+        })
     }
-    match bar {
-        Some(bar) if !bar.is_hidden() => bar.println(line),
-        _ => eprintln!("{line}"),
+
+    fn line(&self, bar: Option<&ProgressBar>, line: &str) {
+        if let Ok(mut f) = self.file.lock() {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
+        if self.quiet {
+            return;
+        }
+        match bar {
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => eprintln!("{line}"),
+        }
     }
 }
 
 fn prepare_run_dir(dir: &Path, opts: &TrainOptions) -> Result<()> {
-    let occupied = RUN_FILES.iter().any(|f| dir.join(f).exists());
+    // A run is there once it has logged or checkpointed anything; a start that failed before
+    // that (e.g. on a corpus error) can simply be started again.
+    let occupied = dir.join("metrics.jsonl").exists() || dir.join("checkpoints").exists();
     if opts.resume {
         return Ok(());
     }
@@ -111,7 +138,7 @@ fn prepare_run_dir(dir: &Path, opts: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-fn load_data(cfg: &RunConfig, opts: &TrainOptions) -> Result<Data> {
+fn load_data(cfg: &RunConfig, opts: &TrainOptions, log: &RunLog) -> Result<Data> {
     let run_dir = cfg.run_dir();
     let d = &cfg.data;
     let (src_path, tgt_path) = d.train.resolve(&d.src_lang, &d.tgt_lang)?;
@@ -126,8 +153,7 @@ fn load_data(cfg: &RunConfig, opts: &TrainOptions) -> Result<Data> {
     };
     let tok_s = t0.elapsed().as_secs_f64();
     let (pairs, stats) = encode_corpus(&text, &vocab, d.max_len, d.max_len_ratio);
-    log(
-        opts,
+    log.line(
         None,
         &format!(
             "train {} -> {}: {stats} (vocab {}/{}, tokenizer ready in {tok_s:.1}s)",
@@ -149,7 +175,7 @@ fn load_data(cfg: &RunConfig, opts: &TrainOptions) -> Result<Data> {
             // Loss on every pair that fits the model; BLEU on every line, as a user would score.
             let (pairs, stats) =
                 encode_corpus(&text, &vocab, cfg.model.max_positions - 1, f64::INFINITY);
-            log(opts, None, &format!("valid {}: {stats}", s.display()));
+            log.line(None, &format!("valid {}: {stats}", s.display()));
             Some(ValidSet {
                 pairs,
                 src: text.src,
@@ -281,8 +307,8 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     };
 
     let config_toml = cfg.to_toml();
-    std::fs::write(run_dir.join("config.toml"), &config_toml)?;
-    let data = load_data(cfg, opts)?;
+    let log = RunLog::open(&run_dir, opts.quiet)?;
+    let data = load_data(cfg, opts, &log)?;
     let (src_vocab, tgt_vocab) = (data.vocab.src.vocab_size(), data.vocab.tgt.vocab_size());
     let batcher = TokenBudgetBatcher::new(
         &data.pairs,
@@ -290,6 +316,15 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         cfg.data.bucket_pool,
         t.seed,
     )?;
+    log.line(
+        None,
+        &format!(
+            "batches: {} in epoch 1 of at most {} tokens, {:.1}% padding",
+            batcher.batches_in_epoch(1),
+            cfg.data.max_tokens,
+            100.0 * batcher.padding_ratio(1)
+        ),
+    );
 
     let device = device.clone().autodiff();
     device.seed(t.seed);
@@ -323,8 +358,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             ..saved
         };
         metrics.truncate_after(state.step)?;
-        log(
-            opts,
+        log.line(
             None,
             &format!(
                 "resumed from {} at step {} (epoch {}, batch {})",
@@ -335,8 +369,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             ),
         );
     }
-    log(
-        opts,
+    log.line(
         None,
         &format!(
             "model: {} parameters; device {:?}",
@@ -345,6 +378,8 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         ),
     );
 
+    // Written only now, once a resumed checkpoint is known to fit this config.
+    std::fs::write(run_dir.join("config.toml"), &config_toml)?;
     let tokenizer_files = tokenizer_files(&run_dir)?;
     let extra: Vec<(&str, Vec<u8>)> =
         std::iter::once(("config.toml", config_toml.clone().into_bytes()))
@@ -431,8 +466,10 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         state.log_window.steps += 1;
         bar.set_position(step);
         bar.set_message(format!(
-            "loss {:.3} lr {lr:.2e}",
-            loss_sum / total_tokens.max(1) as f64
+            "epoch {} loss {:.3} lr {lr:.2e} {:.0} tok/s",
+            state.cursor.epoch,
+            loss_sum / total_tokens.max(1) as f64,
+            window_tokens as f64 / window_started.elapsed().as_secs_f64().max(1e-9)
         ));
 
         if t.log_every > 0 && step.is_multiple_of(t.log_every) {
@@ -446,9 +483,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
                 "tokens_per_s": tokens_per_s, "tgt_tokens": w.tokens,
             }))?;
             if bar.is_hidden() {
-                log(
-                    opts,
-                    None,
+                log.line(None,
                     &format!(
                         "step {step} epoch {} loss {train_loss:.4} lr {lr:.3e} {tokens_per_s:.0} tok/s",
                         state.cursor.epoch
@@ -489,8 +524,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
                     "valid_loss": v.loss, "valid_ppl": v.loss.exp(), "valid_bleu": v.bleu, "valid_chrf": v.chrf,
                     "best": is_best,
                 }))?;
-            log(
-                opts,
+            log.line(
                 Some(&bar),
                 &format!(
                     "valid step {step}: loss {:.4} ppl {:.2} BLEU {:.2} chrF {:.2}{}",
@@ -545,18 +579,17 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             test: None,
         });
     }
-    log(
-        opts,
+    log.line(
         None,
         &format!("training stopped at step {}: {stop_reason}", state.step),
     );
     let test = run_test(
+        &log,
         cfg,
         &run_dir,
         &device.without_autodiff(),
         &metrics,
         state.step,
-        opts,
     )?;
     Ok(TrainOutcome {
         step: state.step,
@@ -579,12 +612,12 @@ fn tokenizer_files(run_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// Evaluates the best checkpoint on the test split, if the config has one.
 fn run_test(
+    log: &RunLog,
     cfg: &RunConfig,
     run_dir: &Path,
     device: &Device,
     metrics: &MetricsLog,
     step: u64,
-    opts: &TrainOptions,
 ) -> Result<Option<(f64, f64)>> {
     let Some(split) = &cfg.data.test else {
         return Ok(None);
@@ -607,8 +640,7 @@ fn run_test(
         "test_bleu": bleu.score, "test_chrf": chrf.score,
         "bleu_signature": bleu.signature(), "chrf_signature": chrf.signature(),
     }))?;
-    log(
-        opts,
+    log.line(
         None,
         &format!(
             "test ({}, checkpoint {}):\n{bleu}\n{chrf}\n{}",
