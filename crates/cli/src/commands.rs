@@ -50,6 +50,8 @@ enum Command {
 enum BenchCommand {
     /// Decoding speed (sentences/s, target tokens/s) for greedy and beam search.
     Decode(crate::bench::BenchDecodeArgs),
+    /// Training throughput at a fixed shape, comparable with ../shared/bench/torch_reference.py.
+    Train(crate::bench::BenchTrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -210,6 +212,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Decode(a)) => {
             crate::bench::bench_decode(a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Train(a)) => {
+            crate::bench::bench_train(a)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices => {

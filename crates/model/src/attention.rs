@@ -2,12 +2,13 @@
 //! it plays in a translation model. Masks are booleans, `true` = this key may not be attended to.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::Linear;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
 
+use crate::dropout::Dropout;
 use crate::init::xavier_linear;
 
 /// The score written into masked positions before the softmax. Finite on purpose: a row whose
@@ -36,7 +37,7 @@ impl MultiHeadAttentionConfig {
             key: xavier_linear(self.d_model, self.d_model, device),
             value: xavier_linear(self.d_model, self.d_model, device),
             output: xavier_linear(self.d_model, self.d_model, device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
             heads: self.heads,
             d_head: self.d_model / self.heads,
         }

@@ -2,7 +2,7 @@
 //! LayerNorm before (pre-norm) or after (post-norm) each, and the stacks built from them.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{gelu, relu};
 use burn::tensor::{Bool, Device, Tensor};
 
@@ -12,6 +12,7 @@ use crate::attention::{
 };
 use crate::cache::LayerKv;
 use crate::config::{Activation, ModelConfig, NormPosition};
+use crate::dropout::Dropout;
 use crate::init::xavier_linear;
 
 /// Position-wise feed-forward block: `W2 drop(act(W1 x))`.
@@ -28,7 +29,7 @@ impl FeedForward {
         Self {
             inner: xavier_linear(cfg.d_model, cfg.ff_dim, device),
             outer: xavier_linear(cfg.ff_dim, cfg.d_model, device),
-            dropout: DropoutConfig::new(cfg.activation_dropout).init(),
+            dropout: Dropout::new(cfg.activation_dropout),
             gelu: cfg.activation == Activation::Gelu,
         }
     }
@@ -54,7 +55,7 @@ impl Residual {
             norm: LayerNormConfig::new(cfg.d_model)
                 .with_epsilon(cfg.layer_norm_eps)
                 .init(device),
-            dropout: DropoutConfig::new(cfg.dropout).init(),
+            dropout: Dropout::new(cfg.dropout),
             pre_norm: cfg.norm == NormPosition::Pre,
         }
     }

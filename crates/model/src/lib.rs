@@ -11,6 +11,7 @@
 mod attention;
 mod cache;
 mod config;
+mod dropout;
 mod embedding;
 mod init;
 mod layers;
@@ -22,6 +23,7 @@ pub use attention::{
 };
 pub use cache::{DecoderCache, LayerKv};
 pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
+pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};

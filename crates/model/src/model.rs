@@ -2,7 +2,7 @@
 //! step-by-step decoding over a [`DecoderCache`].
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::Linear;
 use burn::tensor::module::linear;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
@@ -10,6 +10,7 @@ use crate::PAD_ID;
 use crate::attention::key_padding_mask;
 use crate::cache::{DecoderCache, LayerKv};
 use crate::config::ModelConfig;
+use crate::dropout::Dropout;
 use crate::embedding::{Positions, TokenEmbedding};
 use crate::init::xavier_linear;
 use crate::layers::{Decoder, Encoder};
@@ -68,7 +69,7 @@ impl ModelConfig {
             tgt_embed: TokenEmbedding::new(tgt_vocab, d, PAD_ID, device),
             src_positions: Positions::new(self.positions, self.max_positions, d, device),
             tgt_positions: Positions::new(self.positions, self.max_positions, d, device),
-            embed_dropout: DropoutConfig::new(self.dropout).init(),
+            embed_dropout: Dropout::new(self.dropout),
             encoder: Encoder::new(self, device),
             decoder: Decoder::new(self, device),
             output: (!self.tie_output).then(|| xavier_linear(d, tgt_vocab, device)),
