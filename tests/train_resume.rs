@@ -446,3 +446,44 @@ fn a_checkpoint_from_another_model_is_refused_with_the_field_that_differs() {
     resume_to(&cfg, 8);
     assert_eq!(latest_state(&dir.path().join("run"))["step"], 8);
 }
+
+#[test]
+fn averaged_checkpoints_translate_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "");
+    let run = dir.path().join("run");
+    run_ok(
+        nmt()
+            .args(["train", "--quiet", "--max-steps", "8", "--config"])
+            .arg(&cfg),
+    );
+    let out = run_ok(nmt().args(["average", "--last", "2", "--run"]).arg(&run));
+    let averaged = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(averaged.join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["averaged_from"].as_array().unwrap().len(), 2);
+    assert_ne!(
+        state["params_fingerprint"],
+        latest_state(&run)["params_fingerprint"]
+    );
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "My child is young.\n").unwrap();
+    let out = run_ok(
+        nmt()
+            .args(["translate", "--input"])
+            .arg(&input)
+            .arg("--checkpoint")
+            .arg(&averaged)
+            .arg("--run")
+            .arg(&run),
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let out = nmt()
+        .args(["average", "--last", "9", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds 2 checkpoint"));
+}

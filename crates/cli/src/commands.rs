@@ -41,6 +41,8 @@ enum Command {
     GenQuickstart(GenArgs),
     /// List the backends this build can use.
     Devices,
+    /// Average the parameters of a run's last N checkpoints into a new checkpoint.
+    Average(AverageArgs),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -191,6 +193,18 @@ struct ScoreArgs {
 }
 
 #[derive(Args, Debug)]
+struct AverageArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// How many of the newest checkpoints to average.
+    #[arg(long, default_value_t = 5)]
+    last: usize,
+    /// Where to write it (default RUN/checkpoints/averaged-last-N).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct GenArgs {
     #[arg(long, default_value = "data/quickstart")]
     out: PathBuf,
@@ -208,6 +222,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::GenQuickstart(a) => {
             nmt_data::write_quickstart(&a.out, a.seed)?;
             eprintln!("wrote the quick-start corpus to {}", a.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Average(a) => {
+            let out = nmt_train::average_checkpoints(
+                &a.run,
+                a.last,
+                a.output.as_deref(),
+                &parse_device("flex")?,
+            )?;
+            println!("{}", out.display());
+            eprintln!(
+                "use it with: nmt translate --run {} --checkpoint {}",
+                a.run.display(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Decode(a)) => {

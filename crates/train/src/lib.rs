@@ -7,6 +7,7 @@
 //! -> optimizer -> checkpoint. This crate never parses the config twice and never names a
 //! backend: the caller hands it a `Device`.
 
+pub mod average;
 pub mod checkpoint;
 mod clip;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod schedule;
 pub mod trainer;
 pub mod translate;
 
+pub use average::{average_checkpoints, average_models};
 pub use checkpoint::{CheckpointStore, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{ConfigError, RunConfig, TrainConfig};
