@@ -46,6 +46,10 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Translate one sentence and write an HTML page of the model's attention.
+    Attention(crate::attention::AttentionArgs),
+    /// Draw a run's training curves (loss, validation BLEU, learning rate) as PNG or SVG.
+    Plot(crate::plot::PlotArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -247,6 +251,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::bench::bench_train(a)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Attention(a) => {
+            crate::attention::attention(a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot(a) => {
+            crate::plot::plot(a)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Devices => {
             for line in available() {
                 println!("{line}");
@@ -329,14 +341,22 @@ fn read_input(path: &Option<PathBuf>) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// `--device` if given, else the device the checkpoint's run was trained on.
+fn run_device(run: &std::path::Path, decode: &DecodeArgs) -> Result<burn::tensor::Device> {
+    if let Some(spec) = &decode.device {
+        return parse_device(spec);
+    }
+    let checkpoint = nmt_train::CheckpointStore::new(run).resolve(&decode.checkpoint)?;
+    let path = checkpoint.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    parse_device(&RunConfig::from_toml(&text, &path)?.run.device)
+}
+
 fn translate(a: TranslateArgs) -> Result<ExitCode> {
     let lines = read_input(&a.input)?;
-    let device_spec = a.decode.device.clone();
-    let loaded = {
-        let probe = device_spec.as_deref().unwrap_or("flex");
-        load_checkpoint(&a.run, &a.decode.checkpoint, &parse_device(probe)?)?
-    };
-    let device = parse_device(device_spec.as_deref().unwrap_or(&loaded.config.run.device))?;
+    let device = run_device(&a.run, &a.decode)?;
+    let loaded = load_checkpoint(&a.run, &a.decode.checkpoint, &device)?;
     let cfg = a.decode.apply(loaded.config.decode.clone())?;
     let results = translate_lines(
         &loaded.model,
@@ -388,14 +408,8 @@ fn translate(a: TranslateArgs) -> Result<ExitCode> {
 }
 
 fn eval(a: EvalArgs) -> Result<ExitCode> {
-    let probe = a.decode.device.clone().unwrap_or_else(|| "flex".into());
-    let loaded = load_checkpoint(&a.run, &a.decode.checkpoint, &parse_device(&probe)?)?;
-    let device = parse_device(
-        a.decode
-            .device
-            .as_deref()
-            .unwrap_or(&loaded.config.run.device),
-    )?;
+    let device = run_device(&a.run, &a.decode)?;
+    let loaded = load_checkpoint(&a.run, &a.decode.checkpoint, &device)?;
     let cfg = a.decode.apply(loaded.config.decode.clone())?;
     let sources = nmt_data::read_lines(&a.src)?;
     let refs = nmt_data::read_lines(&a.reference)?;
