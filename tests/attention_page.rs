@@ -2,72 +2,13 @@
 //! writes, and (with NMT_BROWSER_TEST=1) a real headless Chromium opening that page from disk
 //! through scripts/browser-test/attention.mjs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-fn nmt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nmt"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A tiny model on the quick-start corpus (as in tests/train_resume.rs): seconds to train.
-fn tiny_config(dir: &Path) -> PathBuf {
-    let data = root().join("data/quickstart");
-    let text = format!(
-        r#"
-[data]
-src_lang = "en"
-tgt_lang = "de"
-train = "{train}"
-max_len = 32
-max_tokens = 512
-
-[tokenizer]
-vocab_size = 400
-
-[model]
-d_model = 32
-heads = 2
-ff_dim = 64
-encoder_layers = 1
-decoder_layers = 1
-max_positions = 64
-
-[train]
-max_steps = 80
-checkpoint_every = 80
-valid_every = 0
-log_every = 5
-lr = 3e-3
-warmup_steps = 5
-
-[run]
-dir = "{run}"
-"#,
-        train = data.join("train").display(),
-        run = dir.join("run").display(),
-    );
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{nmt, root, run_ok, tiny_config};
 
 /// The JSON blob the page carries.
 fn page_json(page: &str) -> Value {
@@ -82,7 +23,28 @@ fn page_json(page: &str) -> Value {
 fn attention_page_is_self_contained_and_works_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());
-    run_ok(nmt().args(["train", "--quiet", "--config"]).arg(&cfg));
+    // Long enough that the attention is no longer uniform.
+    run_ok(
+        nmt()
+            .args([
+                "train",
+                "--quiet",
+                "--max-steps",
+                "80",
+                "--set",
+                "train.checkpoint_every=80",
+            ])
+            .args([
+                "--set",
+                "train.lr=3e-3",
+                "--set",
+                "train.warmup_steps=5",
+                "--set",
+                "train.accum_steps=1",
+            ])
+            .arg("--config")
+            .arg(&cfg),
+    );
     let run = dir.path().join("run");
     let page_path = dir.path().join("attention.html");
     let text = "The small woman can carry thirty-five dogs.";

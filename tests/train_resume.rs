@@ -1,74 +1,13 @@
 //! End-to-end tests of `nmt train`: exact resume, crashes at any moment, config errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn nmt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nmt"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A tiny model on the quick-start corpus: seconds per run, still the full training path.
-fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
-    let data = root().join("data/quickstart");
-    let text = format!(
-        r#"
-[data]
-src_lang = "en"
-tgt_lang = "de"
-train = "{train}"
-max_len = 32
-max_tokens = 512
-
-[tokenizer]
-vocab_size = 400
-
-[model]
-d_model = 32
-heads = 2
-ff_dim = 64
-encoder_layers = 1
-decoder_layers = 1
-max_positions = 64
-
-[train]
-max_steps = 12
-checkpoint_every = 4
-valid_every = 0
-log_every = 1
-lr = 2e-3
-warmup_steps = 4
-accum_steps = 2
-keep_last = 10
-
-[run]
-dir = "{run}"
-{extra}
-"#,
-        train = data.join("train").display(),
-        run = dir.join("run").display(),
-    );
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed: {:?}\nstderr:\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{nmt, root, run_ok, tiny_config};
 
 fn train_events(run: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -95,7 +34,7 @@ fn latest_state(run: &Path) -> Value {
 #[test]
 fn resumed_training_is_bit_identical_to_an_uninterrupted_run() {
     let straight = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(straight.path(), "");
+    let cfg = tiny_config(straight.path());
     run_ok(nmt().args(["train", "--quiet", "--config"]).arg(&cfg));
     let want_losses = train_events(&straight.path().join("run"));
     let want = latest_state(&straight.path().join("run"));
@@ -103,7 +42,7 @@ fn resumed_training_is_bit_identical_to_an_uninterrupted_run() {
     assert_eq!(want["step"], 12);
 
     let split = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(split.path(), "");
+    let cfg = tiny_config(split.path());
     run_ok(
         nmt()
             .args(["train", "--quiet", "--max-steps", "6", "--config"])
@@ -177,7 +116,7 @@ fn resume_to(cfg: &Path, steps: u64) {
 #[test]
 fn sigkill_during_training_resumes_from_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let run = dir.path().join("run");
     let mut child = spawn_train(&cfg, &[], 100_000);
     wait_for("a second checkpoint", Duration::from_secs(120), || {
@@ -199,7 +138,7 @@ fn sigkill_during_training_resumes_from_the_last_checkpoint() {
 #[test]
 fn a_kill_while_writing_a_checkpoint_leaves_the_previous_one_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let run = dir.path().join("run");
     // The test hook pauses between writing a checkpoint's files and renaming it into place.
     let mut child = spawn_train(&cfg, &[("NMT_TEST_CHECKPOINT_DELAY_MS", "3000")], 100_000);
@@ -239,7 +178,7 @@ fn line_of(path: &Path, needle: &str) -> usize {
 
 fn train_err(config_text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(config_text);
     std::fs::write(&cfg, text).unwrap();
@@ -260,7 +199,7 @@ fn config_errors_name_the_key_and_line() {
     assert!(err.contains("unknown field `extra`"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("max_steps = 12", "max_step = 12");
@@ -336,7 +275,7 @@ fn config_errors_name_the_key_and_line() {
 #[test]
 fn sigterm_writes_a_checkpoint_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let run = dir.path().join("run");
     let child = nmt()
         .args(["train", "--quiet", "--max-steps", "100000", "--config"])
@@ -372,7 +311,7 @@ fn sigterm_writes_a_checkpoint_and_says_how_to_resume() {
 #[test]
 fn a_diverging_loss_stops_the_run_and_is_never_checkpointed() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let out = nmt()
         .args([
             "train",
@@ -415,7 +354,7 @@ fn a_diverging_loss_stops_the_run_and_is_never_checkpointed() {
 #[test]
 fn a_checkpoint_from_another_model_is_refused_with_the_field_that_differs() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     run_ok(
         nmt()
             .args(["train", "--quiet", "--max-steps", "4", "--config"])
@@ -450,7 +389,7 @@ fn a_checkpoint_from_another_model_is_refused_with_the_field_that_differs() {
 #[test]
 fn averaged_checkpoints_translate_like_any_other() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path(), "");
+    let cfg = tiny_config(dir.path());
     let run = dir.path().join("run");
     run_ok(
         nmt()

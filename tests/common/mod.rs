@@ -1,0 +1,68 @@
+//! Helpers shared by the end-to-end tests of the `nmt` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn nmt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nmt"))
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tiny model on the quick-start corpus: seconds per run, still the full training path.
+pub fn tiny_config(dir: &Path) -> PathBuf {
+    let data = root().join("data/quickstart");
+    let text = format!(
+        r#"
+[data]
+src_lang = "en"
+tgt_lang = "de"
+train = "{train}"
+max_len = 32
+max_tokens = 512
+
+[tokenizer]
+vocab_size = 400
+
+[model]
+d_model = 32
+heads = 2
+ff_dim = 64
+encoder_layers = 1
+decoder_layers = 1
+max_positions = 64
+
+[train]
+max_steps = 12
+checkpoint_every = 4
+valid_every = 0
+log_every = 1
+lr = 2e-3
+warmup_steps = 4
+accum_steps = 2
+keep_last = 10
+
+[run]
+dir = "{run}"
+"#,
+        train = data.join("train").display(),
+        run = dir.join("run").display(),
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed: {:?}\nstderr:\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
