@@ -338,6 +338,33 @@ pub fn render_page(data: &PageData) -> Result<String> {
     Ok(TEMPLATE.replace(DATA_MARK, &json))
 }
 
+/// Greedy decoding through `nmt_decode::greedy_with_attention` (the modules `nmt translate`
+/// uses), plus the encoder's self-attention from the same `encode` pass over the source.
+fn decode_with_weights(
+    model: &nmt_model::Transformer,
+    src: &[u32],
+    max_len: usize,
+    device: &burn::tensor::Device,
+) -> (nmt_decode::Hypothesis, Vec<Weights>, Vec<StepWeights>) {
+    let (hyp, steps) = nmt_decode::greedy_with_attention(model, src, max_len, device);
+    let ids: Vec<i64> = src.iter().map(|&id| i64::from(id)).collect();
+    let src_tensor = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, src.len()]), device);
+    let (_, _, encoder) = model.encode(src_tensor, true);
+    let encoder = encoder.into_iter().map(Weights::from_tensor).collect();
+    let steps = steps
+        .into_iter()
+        .map(|st| StepWeights {
+            decoder_self: st
+                .decoder_self
+                .into_iter()
+                .map(Weights::from_tensor)
+                .collect(),
+            cross: st.cross.into_iter().map(Weights::from_tensor).collect(),
+        })
+        .collect();
+    (hyp, encoder, steps)
+}
+
 pub fn attention(a: AttentionArgs) -> Result<()> {
     let text = nmt_data::normalize_line(&a.text);
     if text.trim().is_empty() {
@@ -360,23 +387,7 @@ pub fn attention(a: AttentionArgs) -> Result<()> {
 
     let src = encode_sources(vocab, std::slice::from_ref(&text), max_positions).remove(0);
     let max_len = loaded.config.decode.max_len(nmt_decode::source_len(&src));
-    let (hyp, steps) = nmt_decode::greedy_with_attention(model, &src, max_len, &device);
-
-    let ids: Vec<i64> = src.iter().map(|&id| i64::from(id)).collect();
-    let src_tensor = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, src.len()]), &device);
-    let (_, _, encoder) = model.encode(src_tensor, true);
-    let encoder: Vec<Weights> = encoder.into_iter().map(Weights::from_tensor).collect();
-    let steps: Vec<StepWeights> = steps
-        .into_iter()
-        .map(|st| StepWeights {
-            decoder_self: st
-                .decoder_self
-                .into_iter()
-                .map(Weights::from_tensor)
-                .collect(),
-            cross: st.cross.into_iter().map(Weights::from_tensor).collect(),
-        })
-        .collect();
+    let (hyp, encoder, steps) = decode_with_weights(model, &src, max_len, &device);
 
     let src_tokens: Vec<String> = src.iter().map(|&id| vocab.src.id_to_token(id)).collect();
     let mut out_tokens: Vec<String> = hyp
@@ -447,24 +458,7 @@ mod tests {
     fn decoded(device: &Device) -> PageData {
         let model = tiny_model(device);
         let src: Vec<u32> = vec![5, 9, 17, 23, 8, 2];
-        let (hyp, steps) = nmt_decode::greedy_with_attention(&model, &src, 7, device);
-        let ids: Vec<i64> = src.iter().map(|&i| i64::from(i)).collect();
-        let (_, _, enc) = model.encode(
-            Tensor::from_data(TensorData::new(ids, [1, src.len()]), device),
-            true,
-        );
-        let encoder: Vec<Weights> = enc.into_iter().map(Weights::from_tensor).collect();
-        let steps: Vec<StepWeights> = steps
-            .into_iter()
-            .map(|st| StepWeights {
-                decoder_self: st
-                    .decoder_self
-                    .into_iter()
-                    .map(Weights::from_tensor)
-                    .collect(),
-                cross: st.cross.into_iter().map(Weights::from_tensor).collect(),
-            })
-            .collect();
+        let (hyp, encoder, steps) = decode_with_weights(&model, &src, 7, device);
         let out = names(hyp.tokens.len() + 1, "t");
         page_data(
             "src",

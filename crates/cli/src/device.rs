@@ -18,9 +18,36 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     match name {
         "flex" | "cpu" => flex(),
         "tch" => tch_cpu(),
-        "tch-cuda" => tch_cuda(index.unwrap_or(0)),
-        "wgpu" => wgpu(index),
+        "tch-cuda" => usable(spec, tch_cuda(index.unwrap_or(0))?),
+        "wgpu" => usable(spec, wgpu(index)?),
         other => bail!("unknown device {other:?}: expected flex, tch, tch-cuda[:N] or wgpu[:N]"),
+    }
+}
+
+/// Runs one tiny operation on an accelerator device, so that a missing GPU or driver is an
+/// error that says so here, not a panic deep inside the first training step. Backends report
+/// a missing device by panicking; the panic is caught and its message kept.
+fn usable(spec: &str, device: Device) -> Result<Device> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        burn::tensor::Tensor::<1>::ones([1], &device).into_data();
+    });
+    std::panic::set_hook(quiet);
+    match probe {
+        Ok(()) => Ok(device),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the backend could not start");
+            // Backend messages can carry a whole C++ stack trace: the first line says it.
+            let why = why.lines().next().unwrap_or(why);
+            let why = why.split("\\n").next().unwrap_or(why);
+            let why = why.trim_start_matches("called `Result::unwrap()` on an `Err` value: ");
+            bail!("device {spec:?} is not usable on this machine (no GPU or driver?): {why}")
+        }
     }
 }
 
