@@ -77,6 +77,20 @@ pub struct StepWeights {
     pub cross: Vec<Weights>,
 }
 
+impl StepWeights {
+    /// One decoding step's attention tensors as plain weights.
+    fn from_step(step: nmt_model::StepAttention) -> Self {
+        Self {
+            decoder_self: step
+                .decoder_self
+                .into_iter()
+                .map(Weights::from_tensor)
+                .collect(),
+            cross: step.cross.into_iter().map(Weights::from_tensor).collect(),
+        }
+    }
+}
+
 /// `rows x cols` attention weights; row `i` is one query's distribution over the keys.
 pub type Matrix = Vec<Vec<f32>>;
 
@@ -351,17 +365,7 @@ fn decode_with_weights(
     let src_tensor = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, src.len()]), device);
     let (_, _, encoder) = model.encode(src_tensor, true);
     let encoder = encoder.into_iter().map(Weights::from_tensor).collect();
-    let steps = steps
-        .into_iter()
-        .map(|st| StepWeights {
-            decoder_self: st
-                .decoder_self
-                .into_iter()
-                .map(Weights::from_tensor)
-                .collect(),
-            cross: st.cross.into_iter().map(Weights::from_tensor).collect(),
-        })
-        .collect();
+    let steps = steps.into_iter().map(StepWeights::from_step).collect();
     (hyp, encoder, steps)
 }
 
@@ -545,17 +549,7 @@ mod tests {
             Tensor::from_data(TensorData::new(tgt_in, [1, t]), &device),
             true,
         );
-        let steps: Vec<StepWeights> = steps
-            .into_iter()
-            .map(|st| StepWeights {
-                decoder_self: st
-                    .decoder_self
-                    .into_iter()
-                    .map(Weights::from_tensor)
-                    .collect(),
-                cross: st.cross.into_iter().map(Weights::from_tensor).collect(),
-            })
-            .collect();
+        let steps: Vec<StepWeights> = steps.into_iter().map(StepWeights::from_step).collect();
         let encoder: Vec<Weights> = trace
             .encoder
             .into_iter()
