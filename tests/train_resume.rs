@@ -426,3 +426,40 @@ fn averaged_checkpoints_translate_like_any_other() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds 2 checkpoint"));
 }
+
+#[test]
+fn max_hours_stops_on_the_clock_across_sittings_with_a_final_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    let run = dir.path().join("run");
+    // 0.0005 h = 1.8 s of training: far fewer than the 1,000,000 steps allowed.
+    let train = |extra: &[&str]| {
+        let out = run_ok(
+            nmt()
+                .args(["train", "--quiet", "--max-steps", "1000000"])
+                .args(["--set", "train.max_hours=0.0005", "--config"])
+                .arg(&cfg)
+                .args(extra),
+        );
+        std::fs::read_to_string(run.join("train.log")).unwrap()
+            + &String::from_utf8_lossy(&out.stderr)
+    };
+    let log = train(&[]);
+    assert!(log.contains("reached train.max_hours = 0.0005"), "{log}");
+    let state = latest_state(&run);
+    let step = state["step"].as_u64().unwrap();
+    assert!(step > 1 && step < 1_000_000, "stopped at step {step}");
+    let elapsed = state["elapsed_s"].as_f64().unwrap();
+    assert!(elapsed >= 1.8, "checkpointed after {elapsed} s");
+    assert_eq!(
+        train_events(&run).last().unwrap().0,
+        step,
+        "last step not logged"
+    );
+
+    // The clock counts across sittings: a resumed run that has already used its hours stops
+    // at once, where it was.
+    let log = train(&["--resume"]);
+    assert!(log.matches("reached train.max_hours").count() >= 2, "{log}");
+    assert_eq!(latest_state(&run)["step"].as_u64().unwrap(), step);
+}

@@ -60,6 +60,9 @@ pub struct TrainConfig {
     pub max_steps: u64,
     /// Stop after this many epochs (default 0 = no limit).
     pub max_epochs: u64,
+    /// Stop once training has run this many hours in all, across resumed sittings, after
+    /// validating and checkpointing that last step (default 0 = no limit).
+    pub max_hours: f64,
     /// Validate every N steps (default 1000; 0 = only at the end).
     pub valid_every: u64,
     /// Write a checkpoint every N steps (default 1000); one is also written at the end.
@@ -103,6 +106,7 @@ impl Default for TrainConfig {
         Self {
             max_steps: 100_000,
             max_epochs: 0,
+            max_hours: 0.0,
             valid_every: 1000,
             checkpoint_every: 1000,
             keep_last: 5,
@@ -207,9 +211,15 @@ impl RunConfig {
         if t.lr <= 0.0 {
             return Err(format!("train.lr must be positive, got {}", t.lr));
         }
-        if t.max_steps == 0 && t.max_epochs == 0 && t.patience == 0 {
+        if !(t.max_hours >= 0.0 && t.max_hours.is_finite()) {
+            return Err(format!(
+                "train.max_hours must be 0 (no limit) or a positive number of hours, got {}",
+                t.max_hours
+            ));
+        }
+        if t.max_steps == 0 && t.max_epochs == 0 && t.max_hours == 0.0 && t.patience == 0 {
             return Err(
-                "set train.max_steps, train.max_epochs or train.patience, or the run never stops"
+                "set train.max_steps, train.max_epochs, train.max_hours or train.patience, or the run never stops"
                     .into(),
             );
         }

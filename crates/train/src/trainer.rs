@@ -410,6 +410,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     let mut saved_step = last_ckpt.as_ref().map(|_| state.step);
     let mut interrupted = false;
     let mut stop_reason = String::new();
+    let out_of_time = |elapsed_s: f64| t.max_hours > 0.0 && elapsed_s >= t.max_hours * 3600.0;
 
     loop {
         if t.max_steps > 0 && state.step >= t.max_steps {
@@ -418,6 +419,10 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         }
         if t.max_epochs > 0 && state.cursor.epoch > t.max_epochs {
             stop_reason = format!("reached train.max_epochs = {}", t.max_epochs);
+            break;
+        }
+        if out_of_time(elapsed_before + started.elapsed().as_secs_f64()) {
+            stop_reason = format!("reached train.max_hours = {}", t.max_hours);
             break;
         }
         let step = state.step + 1;
@@ -496,7 +501,9 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         }
 
         let mut is_best = false;
-        let last_step = t.max_steps > 0 && step >= t.max_steps;
+        // The last step, by count or by clock, is validated and checkpointed like any other.
+        let time_up = out_of_time(elapsed_before + started.elapsed().as_secs_f64());
+        let last_step = (t.max_steps > 0 && step >= t.max_steps) || time_up;
         if let Some(valid) = &data.valid
             && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || last_step)
         {
@@ -551,6 +558,10 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         }
         if stop_requested {
             interrupted = true;
+            break;
+        }
+        if time_up {
+            stop_reason = format!("reached train.max_hours = {}", t.max_hours);
             break;
         }
         if patience_over {
