@@ -51,23 +51,38 @@ fn usable(spec: &str, device: Device) -> Result<Device> {
     }
 }
 
-/// What this build can run on, one line each, for `nmt devices`.
+/// What this build can run on and whether this machine can, one line each, for `nmt devices`.
+/// Accelerators are probed (one tiny tensor each), so a missing GPU or driver shows here.
 pub fn available() -> Vec<String> {
+    let probe = |spec: &str| match parse_device(spec) {
+        Ok(_) => "usable here".to_string(),
+        Err(e) => format!("not usable here: {e:#}"),
+    };
     let mut lines = Vec::new();
     lines.push(if cfg!(feature = "flex") {
-        "flex      pure-Rust CPU backend (built in)".to_string()
+        "flex        pure-Rust CPU backend (built in): usable here".to_string()
     } else {
-        "flex      not built (cargo feature `flex`)".to_string()
+        "flex        not built (cargo feature `flex`)".to_string()
     });
-    lines.push(if cfg!(feature = "tch") {
-        "tch       libtorch CPU (built in); tch-cuda[:N] for CUDA GPUs".to_string()
+    if cfg!(feature = "tch") {
+        lines.push("tch         libtorch CPU (built in): usable here".to_string());
+        lines.push(format!(
+            "tch-cuda:0  libtorch CUDA (built in): {}",
+            probe("tch-cuda:0")
+        ));
     } else {
-        "tch       not built (cargo feature `tch`, see scripts/setup-libtorch.sh)".to_string()
-    });
+        lines.push(
+            "tch         not built (cargo feature `tch`, see scripts/setup-libtorch.sh)"
+                .to_string(),
+        );
+    }
     lines.push(if cfg!(feature = "wgpu") {
-        "wgpu[:N]  wgpu/Vulkan (built in)".to_string()
+        format!(
+            "wgpu        wgpu/Vulkan, default adapter (built in): {}",
+            probe("wgpu")
+        )
     } else {
-        "wgpu      not built (cargo feature `wgpu`)".to_string()
+        "wgpu        not built (cargo feature `wgpu`)".to_string()
     });
     lines
 }
