@@ -1,7 +1,9 @@
-//! The same model on two backends: the default `flex` and libtorch (`tch`). Compiled only into
-//! a `--features tch` build (see .ci/run): the same weights and batch must give the same loss,
-//! and one Adam step the same parameters, and the binary must train and translate on `tch`.
-#![cfg(feature = "tch")]
+//! The same model on the default `flex` backend and on each extra backend this build has:
+//! libtorch (`tch`) and wgpu (`wgpu`, on Mesa's software Vulkan driver where there is no GPU).
+//! Compiled only into a `--features tch` and/or `--features wgpu` build (see .ci/run): the same
+//! weights and batch must give the same loss, and one Adam step the same parameters, and the
+//! binary must train and translate on each backend.
+#![cfg(any(feature = "tch", feature = "wgpu"))]
 #![allow(deprecated)] // burn-tch is deprecated upstream; it is still the libtorch path in 0.22.
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -65,10 +67,10 @@ fn loss_and_step(model: Transformer, device: &Device) -> (f64, Vec<f32>, Transfo
     (value, gradient, optim.step(1e-3, model, grads))
 }
 
-#[test]
-fn flex_and_tch_agree_on_the_loss_and_one_adam_step() {
+/// Same weights and batch on flex and on `other`: same loss, gradients and Adam step.
+fn agrees_with_flex(other: Device, name: &str) {
     let flex = Device::flex().autodiff();
-    let tch = Device::libtorch().autodiff();
+    let other = other.autodiff();
     let cfg = ModelConfig {
         d_model: 32,
         heads: 4,
@@ -81,36 +83,36 @@ fn flex_and_tch_agree_on_the_loss_and_one_adam_step() {
     };
     flex.seed(5);
     let on_flex = cfg.init(40, 40, &flex).unwrap();
-    let on_tch = cfg
-        .init(40, 40, &tch)
+    let on_other = cfg
+        .init(40, 40, &other)
         .unwrap()
         .load_record(on_flex.clone().into_record());
     assert_eq!(
         values(&on_flex),
-        values(&on_tch),
-        "the weights did not transfer"
+        values(&on_other),
+        "the weights did not transfer to {name}"
     );
 
     let (loss_flex, grad_flex, stepped_flex) = loss_and_step(on_flex, &flex);
-    let (loss_tch, grad_tch, stepped_tch) = loss_and_step(on_tch, &tch);
-    let rel = (loss_flex - loss_tch).abs() / loss_flex.abs();
-    assert!(rel <= 1e-4, "loss flex {loss_flex} vs tch {loss_tch}");
+    let (loss_other, grad_other, stepped_other) = loss_and_step(on_other, &other);
+    let rel = (loss_flex - loss_other).abs() / loss_flex.abs();
+    assert!(rel <= 1e-4, "loss flex {loss_flex} vs {name} {loss_other}");
 
     let scale = grad_flex.iter().fold(0.0f32, |m, g| m.max(g.abs()));
     let grad_diff = grad_flex
         .iter()
-        .zip(&grad_tch)
+        .zip(&grad_other)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
     assert!(
         grad_diff <= 1e-4 * scale,
-        "gradients differ by {grad_diff} (largest gradient {scale})"
+        "{name}: gradients differ by {grad_diff} (largest gradient {scale})"
     );
 
     // Adam's first step is lr * g / (|g| + eps): a gradient that is zero up to rounding (here
     // below 1e-6) moves by +-lr whichever sign the rounding gave it, on any two backends. Every
     // parameter with a real gradient must land in the same place.
-    let (a, b) = (values(&stepped_flex), values(&stepped_tch));
+    let (a, b) = (values(&stepped_flex), values(&stepped_other));
     let diff = a
         .iter()
         .zip(&b)
@@ -118,7 +120,10 @@ fn flex_and_tch_agree_on_the_loss_and_one_adam_step() {
         .filter(|(_, g)| g.abs() > 1e-6)
         .map(|((x, y), _)| (x - y).abs())
         .fold(0.0f32, f32::max);
-    assert!(diff <= 1e-4, "parameters differ by {diff} after one step");
+    assert!(
+        diff <= 1e-4,
+        "{name}: parameters differ by {diff} after one step"
+    );
     let real = grad_flex.iter().filter(|g| g.abs() > 1e-6).count();
     assert!(
         real * 10 > grad_flex.len() * 9,
@@ -127,8 +132,24 @@ fn flex_and_tch_agree_on_the_loss_and_one_adam_step() {
     );
 }
 
+#[cfg(feature = "tch")]
 #[test]
-fn the_binary_trains_and_translates_on_tch() {
+fn flex_and_tch_agree_on_the_loss_and_one_adam_step() {
+    agrees_with_flex(Device::libtorch(), "tch");
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn flex_and_wgpu_agree_on_the_loss_and_one_adam_step() {
+    agrees_with_flex(
+        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        "wgpu",
+    );
+}
+
+/// A few dozen training steps of a tiny model on the quick-start corpus with `--device
+/// device`, then a translation with it (an empty line stays an empty line).
+fn trains_and_translates_on(device: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());
     let run = dir.path().join("run");
@@ -138,18 +159,26 @@ fn the_binary_trains_and_translates_on_tch() {
                 "train",
                 "--quiet",
                 "--device",
-                "tch",
+                device,
                 "--max-steps",
-                "8",
+                "24",
                 "--config",
             ])
             .arg(&cfg),
+    );
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 24, "training on {device}:\n{log}");
+    let loss = last["train_loss"].as_f64().unwrap();
+    assert!(
+        loss.is_finite() && loss > 0.0,
+        "training on {device}:\n{log}"
     );
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "My child is young.\n\nHe finds a man.\n").unwrap();
     let out = run_ok(
         nmt()
-            .args(["translate", "--device", "tch", "--input"])
+            .args(["translate", "--device", device, "--input"])
             .arg(&input)
             .arg("--run")
             .arg(&run),
@@ -157,4 +186,17 @@ fn the_binary_trains_and_translates_on_tch() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
     assert_eq!(text.lines().nth(1), Some(""));
+    assert!(!text.lines().next().unwrap().is_empty(), "{text}");
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn the_binary_trains_and_translates_on_tch() {
+    trains_and_translates_on("tch");
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_binary_trains_and_translates_on_wgpu() {
+    trains_and_translates_on("wgpu");
 }
