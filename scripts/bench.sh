@@ -7,6 +7,9 @@
 #
 # PyTorch comes from a virtualenv with torch==2.9.0: $TORCH_VENV (default .venv-torch, as made
 # by scripts/setup-libtorch.sh). Without one, only nmt's figures are printed.
+# nmt is $NMT_BIN (default target/release/nmt); every backend it was built with and this machine
+# can use is measured (flex; tch from a `--features tch` build; wgpu only on a real GPU, since
+# on Mesa's software driver it is a smoke test, not a speed), or the list in $BACKENDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +20,20 @@ extra=("$@")
 
 venv=${TORCH_VENV:-.venv-torch}
 reference=${TORCH_REFERENCE:-../shared/bench/torch_reference.py}
-nmt=target/release/nmt
+nmt=${NMT_BIN:-target/release/nmt}
 [ -x "$nmt" ] || cargo build --release
 
-backends=(flex)
-"$nmt" devices | grep -q '^tch .*built in' && backends+=(tch)
+if [ -n "${BACKENDS:-}" ]; then
+  read -r -a backends <<<"$BACKENDS"
+else
+  devices=$("$nmt" devices)
+  backends=(flex)
+  grep -q '^tch .*built in' <<<"$devices" && backends+=(tch)
+  grep -q '^tch-cuda:0 .*usable here' <<<"$devices" && backends+=(tch-cuda)
+  if grep -q '^wgpu .*usable here' <<<"$devices" && nvidia-smi -L >/dev/null 2>&1; then
+    backends+=(wgpu)
+  fi
+fi
 
 out=$(mktemp)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc) cores" >&2

@@ -5,6 +5,10 @@
 #
 #   scripts/multi30k.sh de-en|en-de [LOCAL_MULTI30K_DIR] [-- extra nmt train flags]
 #
+# Environment: NMT_BIN (a built nmt to use instead of building one), BEAM (5), LENPEN (0.6),
+# AVERAGE (5), and RAYON_NUM_THREADS for the flex backend's threads (docs/results.md trains
+# both directions at once, one thread each, which gets more out of 2 cores than one at a time).
+#
 # With LOCAL_MULTI30K_DIR (on our machines ../shared/data/multi30k) nothing is downloaded.
 # Training resumes if the run directory already holds a run, so the script can be rerun
 # after an interruption and continues where it stopped.
@@ -28,8 +32,8 @@ lenpen=${LENPEN:-0.6}
 average=${AVERAGE:-5}
 
 scripts/get-multi30k.sh ${local_dir:+"$local_dir"}
-cargo build --release
-nmt=target/release/nmt
+if [ -z "${NMT_BIN:-}" ]; then cargo build --release; fi
+nmt=${NMT_BIN:-target/release/nmt}
 
 resume=()
 [ -f "$run/checkpoints/latest" ] && resume=(--resume)
@@ -37,23 +41,41 @@ start=$(date +%s)
 "$nmt" train --config "$config" "${resume[@]}" "$@"
 echo "training wall time this sitting: $(( $(date +%s) - start )) s (total: $(python3 -c "import json;print(round(json.load(open('$run/checkpoints/'+open('$run/checkpoints/latest').read().strip()+'/state.json'))['elapsed_s']))") s)"
 
-checkpoint=best
+# Which checkpoint to report is decided on the validation set, never on test: the best one by
+# validation BLEU, or the average of the last 3 or $AVERAGE checkpoints, by beam-search BLEU on
+# all of val.
+zcat "data/multi30k/val.$src.gz" > "$run/val.$src"
+zcat "data/multi30k/val.$tgt.gz" > "$run/val.$tgt"
+candidates=(best)
 count=$(ls -d "$run"/checkpoints/step-* 2>/dev/null | wc -l)
-if [ "$average" -gt 1 ] && [ "$count" -ge "$average" ]; then
-  checkpoint=$("$nmt" average --run "$run" --last "$average")
-fi
+for n in 3 "$average"; do
+  if [ "$n" -gt 1 ] && [ "$count" -ge "$n" ]; then
+    candidates+=("$("$nmt" average --run "$run" --last "$n")")
+  fi
+done
+chosen=best
+chosen_bleu=-1
+for ckpt in $(printf '%s\n' "${candidates[@]}" | awk '!seen[$0]++'); do
+  "$nmt" translate --run "$run" --checkpoint "$ckpt" --beam "$beam" --lenpen "$lenpen" \
+    --input "$run/val.$src" --output "$run/val.hyp"
+  bleu=$("$nmt" score --hyp "$run/val.hyp" --ref "$run/val.$tgt" --metrics bleu --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["bleu"])')
+  echo "validation BLEU $bleu: checkpoint $ckpt (beam $beam, lenpen $lenpen)"
+  if python3 -c "import sys; sys.exit(0 if $bleu > $chosen_bleu else 1)"; then
+    chosen=$ckpt
+    chosen_bleu=$bleu
+  fi
+done
+echo "chosen on validation: $chosen"
 
 for split in test_2016_flickr test_2017_flickr; do
   [ -f "data/multi30k/$split.$src.gz" ] || continue
   zcat "data/multi30k/$split.$src.gz" > "$run/$split.$src"
   zcat "data/multi30k/$split.$tgt.gz" > "$run/$split.$tgt"
-  for ckpt in best "$checkpoint"; do
-    echo "== $pair $split, checkpoint $ckpt, beam $beam, lenpen $lenpen"
-    "$nmt" translate --run "$run" --checkpoint "$ckpt" --beam "$beam" --lenpen "$lenpen" \
-      --input "$run/$split.$src" --output "$run/$split.hyp"
-    "$nmt" score --hyp "$run/$split.hyp" --ref "$run/$split.$tgt"
-    echo "lowercased:"
-    "$nmt" score --hyp "$run/$split.hyp" --ref "$run/$split.$tgt" --lowercase --metrics bleu
-    [ "$checkpoint" = best ] && break
-  done
+  echo "== $pair $split, checkpoint $chosen, beam $beam, lenpen $lenpen"
+  "$nmt" translate --run "$run" --checkpoint "$chosen" --beam "$beam" --lenpen "$lenpen" \
+    --input "$run/$split.$src" --output "$run/$split.hyp"
+  "$nmt" score --hyp "$run/$split.hyp" --ref "$run/$split.$tgt"
+  echo "lowercased:"
+  "$nmt" score --hyp "$run/$split.hyp" --ref "$run/$split.$tgt" --lowercase --metrics bleu
 done
