@@ -87,45 +87,59 @@ pub fn available() -> Vec<String> {
     lines
 }
 
+/// Only a build without some backend needs this.
+#[cfg(not(all(feature = "flex", feature = "tch", feature = "wgpu")))]
 fn missing(device: &str, feature: &str) -> Result<Device> {
     bail!(
         "device {device:?} is not in this build of nmt: rebuild with `cargo build --release --features {feature}`"
     )
 }
 
+// Each constructor exists twice: the real one where its feature is built in, and one that
+// names the feature to rebuild with where it is not.
+
+#[cfg(feature = "flex")]
 fn flex() -> Result<Device> {
-    #[cfg(feature = "flex")]
-    return Ok(Device::flex());
-    #[cfg(not(feature = "flex"))]
+    Ok(Device::flex())
+}
+
+#[cfg(not(feature = "flex"))]
+fn flex() -> Result<Device> {
     missing("flex", "flex")
 }
 
+#[cfg(feature = "tch")]
 #[allow(deprecated)]
 fn tch_cpu() -> Result<Device> {
-    #[cfg(feature = "tch")]
-    return Ok(Device::libtorch());
-    #[cfg(not(feature = "tch"))]
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_cpu() -> Result<Device> {
     missing("tch", "tch")
 }
 
-#[allow(deprecated, unused_variables)]
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
 fn tch_cuda(index: usize) -> Result<Device> {
-    #[cfg(feature = "tch")]
-    return Ok(Device::libtorch_cuda(index));
-    #[cfg(not(feature = "tch"))]
+    Ok(Device::libtorch_cuda(index))
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_cuda(_index: usize) -> Result<Device> {
     missing("tch-cuda", "tch")
 }
 
-#[allow(unused_variables)]
+#[cfg(feature = "wgpu")]
 fn wgpu(index: Option<usize>) -> Result<Device> {
-    #[cfg(feature = "wgpu")]
-    {
-        use burn::tensor::DeviceKind;
-        return Ok(Device::wgpu(match index {
-            Some(i) => DeviceKind::DiscreteGpu(i),
-            None => DeviceKind::DefaultDevice,
-        }));
-    }
-    #[cfg(not(feature = "wgpu"))]
+    use burn::tensor::DeviceKind;
+    Ok(Device::wgpu(match index {
+        Some(i) => DeviceKind::DiscreteGpu(i),
+        None => DeviceKind::DefaultDevice,
+    }))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_index: Option<usize>) -> Result<Device> {
     missing("wgpu", "wgpu")
 }
