@@ -46,6 +46,8 @@ fn usable(spec: &str, device: Device) -> Result<Device> {
             let why = why.lines().next().unwrap_or(why);
             let why = why.split("\\n").next().unwrap_or(why);
             let why = why.trim_start_matches("called `Result::unwrap()` on an `Err` value: ");
+            // libtorch's errors arrive as `Torch("...`, cut off above: keep the sentence only.
+            let why = why.trim_start_matches("Torch(\"");
             bail!("device {spec:?} is not usable on this machine (no GPU or driver?): {why}")
         }
     }
