@@ -226,3 +226,31 @@ fn print_config_fills_in_every_default() {
     assert_eq!(resolved["run"]["dir"].as_str(), Some("runs/quickstart"));
     assert_eq!(resolved["model"]["d_model"].as_integer(), Some(128));
 }
+
+#[test]
+fn score_prints_sacrebleu_lines_each_ending_in_a_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "a small house .\nthe dog runs .\n").unwrap();
+    let out = nmt()
+        .args(["score", "--hyp"])
+        .arg(&text)
+        .arg("--ref")
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    // Scripts print their own lines after ours: the last line must be complete. The lines are
+    // right-aligned on " = ", as sacreBLEU prints them.
+    assert!(printed.ends_with('\n'), "{printed:?}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].trim_start().starts_with(
+            "BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = 100.00"
+        ),
+        "{printed}"
+    );
+    assert!(lines[1].trim_start().starts_with("chrF2|") && lines[1].ends_with("= 100.00"));
+}

@@ -449,7 +449,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         println!("{v}");
     } else {
         eprintln!("hypotheses written to {}", hyp_path.display());
-        print!("{}", report.to_text());
+        println!("{}", report.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -492,7 +492,7 @@ fn score(a: ScoreArgs) -> Result<ExitCode> {
     if a.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.to_text());
+        println!("{}", report.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
