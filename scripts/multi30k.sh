@@ -5,9 +5,9 @@
 #
 #   scripts/multi30k.sh de-en|en-de [LOCAL_MULTI30K_DIR] [-- extra nmt train flags]
 #
-# Environment: NMT_BIN (a built nmt to use instead of building one), BEAM (5), LENPEN (0.6),
-# AVERAGE (5), and RAYON_NUM_THREADS for the flex backend's threads (docs/results.md trains
-# both directions at once, one thread each, which gets more out of 2 cores than one at a time).
+# Environment: NMT_BIN (a built nmt to use instead of building one), BEAM (5), LENPENS (the
+# length penalties to try on validation, "0.6 1.0"), AVERAGE (5), and RAYON_NUM_THREADS for the
+# flex backend's threads (docs/results.md: one direction at a time, 2 threads).
 #
 # With LOCAL_MULTI30K_DIR (on our machines ../shared/data/multi30k) nothing is downloaded.
 # Training resumes if the run directory already holds a run, so the script can be rerun
@@ -28,7 +28,7 @@ esac
 config=configs/multi30k-$pair.toml
 run=runs/multi30k-$pair
 beam=${BEAM:-5}
-lenpen=${LENPEN:-0.6}
+read -r -a lenpens <<<"${LENPENS:-0.6 1.0}"
 average=${AVERAGE:-5}
 
 scripts/get-multi30k.sh ${local_dir:+"$local_dir"}
@@ -41,9 +41,9 @@ start=$(date +%s)
 "$nmt" train --config "$config" "${resume[@]}" "$@"
 echo "training wall time this sitting: $(( $(date +%s) - start )) s (total: $(python3 -c "import json;print(round(json.load(open('$run/checkpoints/'+open('$run/checkpoints/latest').read().strip()+'/state.json'))['elapsed_s']))") s)"
 
-# Which checkpoint to report is decided on the validation set, never on test: the best one by
-# validation BLEU, or the average of the last 3 or $AVERAGE checkpoints, by beam-search BLEU on
-# all of val.
+# Which checkpoint and length penalty to report is decided on the validation set, never on
+# test: the best checkpoint by validation BLEU, or the average of the last 3 or $AVERAGE
+# checkpoints, each with every length penalty in $LENPENS, by beam-search BLEU on all of val.
 zcat "data/multi30k/val.$src.gz" > "$run/val.$src"
 zcat "data/multi30k/val.$tgt.gz" > "$run/val.$tgt"
 candidates=(best)
@@ -54,19 +54,23 @@ for n in 3 "$average"; do
   fi
 done
 chosen=best
+lenpen=${lenpens[0]}
 chosen_bleu=-1
 for ckpt in $(printf '%s\n' "${candidates[@]}" | awk '!seen[$0]++'); do
-  "$nmt" translate --run "$run" --checkpoint "$ckpt" --beam "$beam" --lenpen "$lenpen" \
-    --input "$run/val.$src" --output "$run/val.hyp"
-  bleu=$("$nmt" score --hyp "$run/val.hyp" --ref "$run/val.$tgt" --metrics bleu --json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["bleu"])')
-  echo "validation BLEU $bleu: checkpoint $ckpt (beam $beam, lenpen $lenpen)"
-  if python3 -c "import sys; sys.exit(0 if $bleu > $chosen_bleu else 1)"; then
-    chosen=$ckpt
-    chosen_bleu=$bleu
-  fi
+  for lp in "${lenpens[@]}"; do
+    "$nmt" translate --run "$run" --checkpoint "$ckpt" --beam "$beam" --lenpen "$lp" \
+      --input "$run/val.$src" --output "$run/val.hyp"
+    bleu=$("$nmt" score --hyp "$run/val.hyp" --ref "$run/val.$tgt" --metrics bleu --json |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["bleu"])')
+    echo "validation BLEU $bleu: checkpoint $ckpt (beam $beam, lenpen $lp)"
+    if python3 -c "import sys; sys.exit(0 if $bleu > $chosen_bleu else 1)"; then
+      chosen=$ckpt
+      lenpen=$lp
+      chosen_bleu=$bleu
+    fi
+  done
 done
-echo "chosen on validation: $chosen"
+echo "chosen on validation: $chosen, lenpen $lenpen"
 
 for split in test_2016_flickr test_2017_flickr; do
   [ -f "data/multi30k/$split.$src.gz" ] || continue
