@@ -410,7 +410,9 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     let mut saved_step = last_ckpt.as_ref().map(|_| state.step);
     let mut interrupted = false;
     let mut stop_reason = String::new();
-    let out_of_time = |elapsed_s: f64| t.max_hours > 0.0 && elapsed_s >= t.max_hours * 3600.0;
+    // Training time across all sittings, as saved in checkpoints and limited by max_hours.
+    let elapsed = || elapsed_before + started.elapsed().as_secs_f64();
+    let out_of_time = || t.max_hours > 0.0 && elapsed() >= t.max_hours * 3600.0;
 
     loop {
         if t.max_steps > 0 && state.step >= t.max_steps {
@@ -421,7 +423,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             stop_reason = format!("reached train.max_epochs = {}", t.max_epochs);
             break;
         }
-        if out_of_time(elapsed_before + started.elapsed().as_secs_f64()) {
+        if out_of_time() {
             stop_reason = format!("reached train.max_hours = {}", t.max_hours);
             break;
         }
@@ -502,7 +504,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
 
         let mut is_best = false;
         // The last step, by count or by clock, is validated and checkpointed like any other.
-        let time_up = out_of_time(elapsed_before + started.elapsed().as_secs_f64());
+        let time_up = out_of_time();
         let last_step = (t.max_steps > 0 && step >= t.max_steps) || time_up;
         if let Some(valid) = &data.valid
             && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || last_step)
@@ -551,7 +553,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             || stop_requested
             || patience_over
         {
-            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            state.elapsed_s = elapsed();
             state.params_fingerprint = params_fingerprint(&model);
             last_ckpt = Some(store.save(&model, &optim, &state, &extra, t.keep_last, is_best)?);
             saved_step = Some(step);
@@ -577,7 +579,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         Some(c) if saved_step == Some(state.step) => c,
         _ => {
             // Stopped between checkpoints (e.g. by max_epochs): keep the final state too.
-            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            state.elapsed_s = elapsed();
             state.params_fingerprint = params_fingerprint(&model);
             store.save(&model, &optim, &state, &extra, t.keep_last, false)?
         }
