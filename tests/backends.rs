@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use nmt_model::{ModelConfig, Transformer};
 
 mod common;
-use common::{nmt, run_ok, tiny_config};
+use common::{nmt, run_ok, tiny_config, train_events};
 
 struct Values(Vec<f32>);
 
@@ -169,18 +169,8 @@ fn trains_and_translates_on(device: &str) {
             ])
             .arg(&cfg),
     );
+    let losses = train_events(&run);
     let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let losses: Vec<(u64, f64)> = log
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "train")
-        .map(|e| {
-            (
-                e["step"].as_u64().unwrap(),
-                e["train_loss"].as_f64().unwrap(),
-            )
-        })
-        .collect();
     let (first, last) = (losses[0], *losses.last().unwrap());
     assert_eq!((first.0, last.0), (1, 24), "training on {device}:\n{log}");
     assert!(

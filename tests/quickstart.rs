@@ -136,6 +136,17 @@ fn quickstart_trains_translates_and_scores() {
     assert!((scored["bleu"].as_f64().unwrap() - test_bleu).abs() < 1e-9);
 }
 
+/// `nmt score --hyp hyp --ref reference` with the default metrics and text output.
+fn score(hyp: &std::path::Path, reference: &std::path::Path) -> std::process::Output {
+    nmt()
+        .args(["score", "--hyp"])
+        .arg(hyp)
+        .arg("--ref")
+        .arg(reference)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn score_refuses_mismatched_line_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,13 +154,7 @@ fn score_refuses_mismatched_line_counts() {
     let reference = dir.path().join("ref.txt");
     std::fs::write(&hyp, "a b c\nd e f\n").unwrap();
     std::fs::write(&reference, "a b c\n").unwrap();
-    let out = nmt()
-        .args(["score", "--hyp"])
-        .arg(&hyp)
-        .arg("--ref")
-        .arg(&reference)
-        .output()
-        .unwrap();
+    let out = score(&hyp, &reference);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -232,13 +237,7 @@ fn score_prints_sacrebleu_lines_each_ending_in_a_newline() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("text.txt");
     std::fs::write(&text, "a small house .\nthe dog runs .\n").unwrap();
-    let out = nmt()
-        .args(["score", "--hyp"])
-        .arg(&text)
-        .arg("--ref")
-        .arg(&text)
-        .output()
-        .unwrap();
+    let out = score(&text, &text);
     assert!(out.status.success(), "{out:?}");
     let printed = String::from_utf8(out.stdout).unwrap();
     // Scripts print their own lines after ours: the last line must be complete. The lines are

@@ -7,22 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{nmt, root, run_ok, tiny_config};
-
-fn train_events(run: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["event"] == "train")
-        .map(|v| {
-            (
-                v["step"].as_u64().unwrap(),
-                v["train_loss"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
+use common::{nmt, root, run_ok, tiny_config, train_events};
 
 fn latest_state(run: &Path) -> Value {
     let ckpts = run.join("checkpoints");

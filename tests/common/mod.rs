@@ -66,3 +66,19 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// (step, train_loss) of every `train` event in the run's `metrics.jsonl`, in order.
+pub fn train_events(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "train")
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["train_loss"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
