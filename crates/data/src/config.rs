@@ -198,6 +198,12 @@ pub struct TokenizerConfig {
     /// BPE only: a pair must occur at least this often to be merged. Default: 2.
     #[serde(default = "default_min_frequency")]
     pub min_frequency: u64,
+    /// Split punctuation off words before learning subwords, so `Zaun.`, `Zaun,` and `Zaun`
+    /// share the piece `▁Zaun` instead of spending merges on each (as Moses tokenisation does
+    /// for the subword models of the MT literature). Lossless: the pieces carry no extra
+    /// spaces, so decoding restores `Zaun.`. Default: false.
+    #[serde(default)]
+    pub split_punctuation: bool,
     /// An existing tokenizer to use instead of training one: a `tokenizer.json` file (used for
     /// both languages; one made by Python `tokenizers` loads unchanged) or a run directory
     /// holding `tokenizer.json` or `tokenizer.src.json` + `tokenizer.tgt.json`.
@@ -223,6 +229,7 @@ impl Default for TokenizerConfig {
             vocab_size: default_vocab_size(),
             joint: default_joint(),
             min_frequency: default_min_frequency(),
+            split_punctuation: false,
             path: None,
         }
     }

@@ -82,6 +82,61 @@ fn bpe_and_unigram_train_save_load_and_round_trip() {
 }
 
 #[test]
+fn split_punctuation_isolates_punctuation_and_still_round_trips() {
+    let text = tiny();
+    let pieces = |tok: &SubwordTokenizer, s: &str| -> Vec<String> {
+        tok.encode(s).iter().map(|&i| tok.id_to_token(i)).collect()
+    };
+    for kind in [TokenizerKind::Bpe, TokenizerKind::Unigram] {
+        let cfg = TokenizerConfig {
+            split_punctuation: true,
+            ..config(kind, 400)
+        };
+        let vocab = Vocabularies::train(&text, &cfg).unwrap();
+        let tok = &vocab.src;
+        // No learned piece glues punctuation to letters.
+        for id in 260..tok.vocab_size() as u32 {
+            let piece = tok.id_to_token(id);
+            let punct = piece.chars().any(|c| c.is_ascii_punctuation());
+            let letter = piece.chars().any(char::is_alphanumeric);
+            assert!(!(punct && letter), "{kind:?}: piece {piece:?}");
+        }
+        let dog = pieces(tok, "A dog runs in the grass.");
+        assert_eq!(
+            dog.last().map(String::as_str),
+            Some("."),
+            "{kind:?}: {dog:?}"
+        );
+        for line in text.src.iter().chain(&text.tgt) {
+            assert_round_trip(tok, line);
+        }
+        for s in [UNSEEN, "\"Hi!\" she said -- don't (x).", "...leading"] {
+            assert_round_trip(tok, s);
+        }
+        // The setting lives in tokenizer.json: a loaded tokenizer splits the same way.
+        let dir = tempfile::tempdir().unwrap();
+        vocab.save(dir.path()).unwrap();
+        let loaded = Vocabularies::load(dir.path()).unwrap();
+        assert_eq!(
+            pieces(&loaded.src, "A dog runs in the grass."),
+            dog,
+            "{kind:?}"
+        );
+    }
+    // Without the setting, BPE learns pieces such as `.` glued to a word end.
+    let plain = Vocabularies::train(&text, &config(TokenizerKind::Bpe, 400)).unwrap();
+    let glued = (260..plain.src.vocab_size() as u32)
+        .map(|id| plain.src.id_to_token(id))
+        .any(|p| {
+            p.chars().any(|c| c.is_ascii_punctuation()) && p.chars().any(char::is_alphanumeric)
+        });
+    assert!(
+        glued,
+        "the fixture should make plain BPE glue punctuation to letters"
+    );
+}
+
+#[test]
 fn literal_special_token_text_stays_text_in_bpe() {
     let vocab = Vocabularies::train(&tiny(), &config(TokenizerKind::Bpe, 400)).unwrap();
     let text = "he wrote <s> and </s> and <pad> <unk> <0x41>";

@@ -20,10 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainer};
 use tokenizers::models::unigram::{Unigram, UnigramTrainer};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::punctuation::Punctuation;
+use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::config::{TokenizerConfig, TokenizerKind};
@@ -111,7 +115,7 @@ impl SubwordTokenizer {
                     .into(),
             ),
         };
-        tokenizer.with_pre_tokenizer(Some(metaspace()));
+        tokenizer.with_pre_tokenizer(Some(pre_tokenizer(cfg.split_punctuation)));
         tokenizer.train(&mut trainer, texts).map_err(train_error)?;
 
         let model =
@@ -131,7 +135,13 @@ impl SubwordTokenizer {
             "padding": null,
             "added_tokens": [],
             "normalizer": null,
-            "pre_tokenizer": metaspace_json,
+            "pre_tokenizer": if cfg.split_punctuation {
+                json!({"type": "Sequence", "pretokenizers": [
+                    metaspace_json, {"type": "Punctuation", "behavior": "Isolated"}
+                ]})
+            } else {
+                metaspace_json.clone()
+            },
             "post_processor": null,
             "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, metaspace_json]},
             "model": model,
@@ -244,8 +254,20 @@ impl SubwordTokenizer {
     }
 }
 
-fn metaspace() -> Metaspace {
-    Metaspace::new('\u{2581}', PrependScheme::Always, true)
+/// Words become `▁word` pieces; with `split_punctuation` each punctuation character is then
+/// isolated (`▁Zaun.` -> `▁Zaun`, `.`). Must match the `pre_tokenizer` JSON written in
+/// [`SubwordTokenizer::train`].
+fn pre_tokenizer(split_punctuation: bool) -> PreTokenizerWrapper {
+    let metaspace = Metaspace::new('\u{2581}', PrependScheme::Always, true);
+    if split_punctuation {
+        Sequence::new(vec![
+            metaspace.into(),
+            Punctuation::new(SplitDelimiterBehavior::Isolated).into(),
+        ])
+        .into()
+    } else {
+        metaspace.into()
+    }
 }
 
 /// The source and target tokenizers of a run: one shared (joint, saved once as
