@@ -115,7 +115,13 @@ impl SubwordTokenizer {
                     .into(),
             ),
         };
-        tokenizer.with_pre_tokenizer(Some(pre_tokenizer(cfg.split_punctuation)));
+        let pre_tokenizer = pre_tokenizer(cfg.split_punctuation);
+        // Written into tokenizer.json from the same value, so the saved file splits as trained.
+        let pre_tokenizer_json =
+            serde_json::to_value(&pre_tokenizer).map_err(|e| DataError::TokenizerTrain {
+                reason: e.to_string(),
+            })?;
+        tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
         tokenizer.train(&mut trainer, texts).map_err(train_error)?;
 
         let model =
@@ -135,13 +141,7 @@ impl SubwordTokenizer {
             "padding": null,
             "added_tokens": [],
             "normalizer": null,
-            "pre_tokenizer": if cfg.split_punctuation {
-                json!({"type": "Sequence", "pretokenizers": [
-                    metaspace_json, {"type": "Punctuation", "behavior": "Isolated"}
-                ]})
-            } else {
-                metaspace_json.clone()
-            },
+            "pre_tokenizer": pre_tokenizer_json,
             "post_processor": null,
             "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, metaspace_json]},
             "model": model,
@@ -255,8 +255,7 @@ impl SubwordTokenizer {
 }
 
 /// Words become `▁word` pieces; with `split_punctuation` each punctuation character is then
-/// isolated (`▁Zaun.` -> `▁Zaun`, `.`). Must match the `pre_tokenizer` JSON written in
-/// [`SubwordTokenizer::train`].
+/// isolated (`▁Zaun.` -> `▁Zaun`, `.`).
 fn pre_tokenizer(split_punctuation: bool) -> PreTokenizerWrapper {
     let metaspace = Metaspace::new('\u{2581}', PrependScheme::Always, true);
     if split_punctuation {
