@@ -115,26 +115,22 @@ impl SubwordTokenizer {
                     .into(),
             ),
         };
+        let json_error = |e: serde_json::Error| DataError::TokenizerTrain {
+            reason: e.to_string(),
+        };
         let pre_tokenizer = pre_tokenizer(cfg.split_punctuation);
-        // Written into tokenizer.json from the same value, so the saved file splits as trained.
-        let pre_tokenizer_json =
-            serde_json::to_value(&pre_tokenizer).map_err(|e| DataError::TokenizerTrain {
-                reason: e.to_string(),
-            })?;
+        // tokenizer.json gets the pre-tokenizer and decoder serialised from the same values
+        // used here, so the saved file splits and joins exactly as trained.
+        let pre_tokenizer_json = serde_json::to_value(&pre_tokenizer).map_err(json_error)?;
+        let metaspace_json = serde_json::to_value(metaspace()).map_err(json_error)?;
         tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
         tokenizer.train(&mut trainer, texts).map_err(train_error)?;
 
-        let model =
-            serde_json::to_value(tokenizer.get_model()).map_err(|e| DataError::TokenizerTrain {
-                reason: e.to_string(),
-            })?;
+        let model = serde_json::to_value(tokenizer.get_model()).map_err(json_error)?;
         let model = match cfg.kind {
             TokenizerKind::Bpe => bpe_with_byte_fallback(model)?,
             TokenizerKind::Unigram => unigram_with_byte_fallback(model)?,
         };
-        let metaspace_json = json!({
-            "type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "always", "split": true
-        });
         let full = json!({
             "version": "1.0",
             "truncation": null,
@@ -257,16 +253,20 @@ impl SubwordTokenizer {
 /// Words become `▁word` pieces; with `split_punctuation` each punctuation character is then
 /// isolated (`▁Zaun.` -> `▁Zaun`, `.`).
 fn pre_tokenizer(split_punctuation: bool) -> PreTokenizerWrapper {
-    let metaspace = Metaspace::new('\u{2581}', PrependScheme::Always, true);
     if split_punctuation {
         Sequence::new(vec![
-            metaspace.into(),
+            metaspace().into(),
             Punctuation::new(SplitDelimiterBehavior::Isolated).into(),
         ])
         .into()
     } else {
-        metaspace.into()
+        metaspace().into()
     }
+}
+
+/// Spaces to `▁`, one at the start of every word; as a decoder, back to spaces.
+fn metaspace() -> Metaspace {
+    Metaspace::new('\u{2581}', PrependScheme::Always, true)
 }
 
 /// The source and target tokenizers of a run: one shared (joint, saved once as
