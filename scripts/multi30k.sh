@@ -6,7 +6,8 @@
 #   scripts/multi30k.sh de-en|en-de [LOCAL_MULTI30K_DIR] [-- extra nmt train flags]
 #
 # Environment: NMT_BIN (a built nmt to use instead of building one), BEAM (5), LENPENS (the
-# length penalties to try on validation, "0.6 1.0"), AVERAGE (5), and RAYON_NUM_THREADS for the
+# length penalties to try on validation, "0.6 1.0"), AVERAGE (how many of the last checkpoints
+# to average, each count one candidate, "3 5"), and RAYON_NUM_THREADS for the
 # flex backend's threads (docs/results.md: one direction at a time, 2 threads).
 #
 # With LOCAL_MULTI30K_DIR (on our machines ../shared/data/multi30k) nothing is downloaded.
@@ -29,7 +30,7 @@ config=configs/multi30k-$pair.toml
 run=runs/multi30k-$pair
 beam=${BEAM:-5}
 read -r -a lenpens <<<"${LENPENS:-0.6 1.0}"
-average=${AVERAGE:-5}
+read -r -a averages <<<"${AVERAGE:-3 5}"
 
 scripts/get-multi30k.sh ${local_dir:+"$local_dir"}
 if [ -z "${NMT_BIN:-}" ]; then cargo build --release; fi
@@ -42,13 +43,13 @@ start=$(date +%s)
 echo "training wall time this sitting: $(( $(date +%s) - start )) s (total: $(python3 -c "import json;print(round(json.load(open('$run/checkpoints/'+open('$run/checkpoints/latest').read().strip()+'/state.json'))['elapsed_s']))") s)"
 
 # Which checkpoint and length penalty to report is decided on the validation set, never on
-# test: the best checkpoint by validation BLEU, or the average of the last 3 or $AVERAGE
-# checkpoints, each with every length penalty in $LENPENS, by beam-search BLEU on all of val.
+# test: the best checkpoint by validation BLEU, or the average of the last N checkpoints for
+# each N in $AVERAGE, each with every length penalty in $LENPENS, by beam-search BLEU on all of val.
 zcat "data/multi30k/val.$src.gz" > "$run/val.$src"
 zcat "data/multi30k/val.$tgt.gz" > "$run/val.$tgt"
 candidates=(best)
 count=$(ls -d "$run"/checkpoints/step-* 2>/dev/null | wc -l)
-for n in 3 "$average"; do
+for n in "${averages[@]}"; do
   if [ "$n" -gt 1 ] && [ "$count" -ge "$n" ]; then
     candidates+=("$("$nmt" average --run "$run" --last "$n")")
   fi
