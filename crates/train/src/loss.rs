@@ -21,9 +21,10 @@ pub struct LossSums {
 /// `p = softmax(logits)` it is `real * (p - (1 - eps) * onehot(target) - eps / vocab)` per
 /// position. The logits are the largest tensor of a step (batch x len x vocab), and autodiff
 /// through a composed log-softmax, gather and sum walks over them once more for each op's
-/// backward and for each sum where two branches meet (docs/benchmarks.md: 7-10% faster steps). The loss value is
-/// computed off the graph; `surrogate = sum(logits * gradient)` carries the gradient, and
-/// `surrogate - detach(surrogate) + value` has the value of the loss and its exact gradient.
+/// backward and for each sum where two branches meet (docs/benchmarks.md: 7-10% faster
+/// steps). The loss value is computed off the graph; `surrogate = sum(logits * gradient)`
+/// carries the gradient, and `surrogate - detach(surrogate) + value` has the value of the loss
+/// and its exact gradient.
 pub fn label_smoothed_loss(logits: Tensor<3>, targets: Tensor<2, Int>, smoothing: f64) -> LossSums {
     let [batch, len, vocab] = logits.dims();
     let targets = targets.reshape([batch, len, 1]);
