@@ -268,6 +268,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `s` as one shell word: as is when it is plainly safe, else in single quotes.
+fn shell_quoted(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._-+=:/,@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 fn train(a: TrainArgs) -> Result<ExitCode> {
     let mut overrides = a.set.clone();
     if let Some(d) = &a.run_dir {
@@ -313,9 +323,11 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             outcome.step,
             outcome.last_checkpoint.display(),
             a.config.display(),
-            a.set
+            // Every flag that changed the config (--run-dir, --device, ... included), so the
+            // resumed run finds the same directory and settings.
+            overrides
                 .iter()
-                .map(|s| format!(" --set {s}"))
+                .map(|s| format!(" --set {}", shell_quoted(s)))
                 .collect::<String>()
         );
         return Ok(ExitCode::from(130));
