@@ -5,7 +5,8 @@
 #
 #   scripts/multi30k.sh de-en|en-de [LOCAL_MULTI30K_DIR] [-- extra nmt train flags]
 #
-# Environment: NMT_BIN (a built nmt to use instead of building one), BEAM (5), LENPENS (the
+# Environment: NMT_BIN (a built nmt to use instead of building one), RUN_DIR (where the run
+# lives, runs/multi30k-<pair>; set it to keep several runs side by side), BEAM (5), LENPENS (the
 # length penalties to try on validation, "0.6 1.0"), AVERAGE (how many of the last checkpoints
 # to average, each count one candidate, "3 5"), and RAYON_NUM_THREADS for the
 # flex backend's threads (docs/results.md: one direction at a time, 2 threads).
@@ -27,7 +28,7 @@ case "$pair" in
   *) echo "unknown pair $pair: use de-en or en-de" >&2; exit 2 ;;
 esac
 config=configs/multi30k-$pair.toml
-run=runs/multi30k-$pair
+run=${RUN_DIR:-runs/multi30k-$pair}
 beam=${BEAM:-5}
 read -r -a lenpens <<<"${LENPENS:-0.6 1.0}"
 read -r -a averages <<<"${AVERAGE:-3 5}"
@@ -39,7 +40,7 @@ nmt=${NMT_BIN:-target/release/nmt}
 resume=()
 [ -f "$run/checkpoints/latest" ] && resume=(--resume)
 start=$(date +%s)
-"$nmt" train --config "$config" "${resume[@]}" "$@"
+"$nmt" train --config "$config" --run-dir "$run" "${resume[@]}" "$@"
 echo "training wall time this sitting: $(( $(date +%s) - start )) s (total: $(python3 -c "import json;print(round(json.load(open('$run/checkpoints/'+open('$run/checkpoints/latest').read().strip()+'/state.json'))['elapsed_s']))") s)"
 
 # Which checkpoint and length penalty to report is decided on the validation set, never on
