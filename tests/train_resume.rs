@@ -283,6 +283,8 @@ fn sigterm_writes_a_checkpoint_and_says_how_to_resume() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume"), "{err}");
+    // The hint repeats the flags that changed the config, not only --set.
+    assert!(err.contains(" --set train.max_steps=100000"), "{err}");
     // The checkpoint is the state after the last logged step: nothing trained is lost.
     let last_logged = train_events(&run).last().unwrap().0;
     assert_eq!(latest_state(&run)["step"].as_u64().unwrap(), last_logged);

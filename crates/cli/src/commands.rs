@@ -508,3 +508,18 @@ fn score(a: ScoreArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn shell_quoted_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(shell_quoted("train.lr=2e-3"), "train.lr=2e-3");
+        assert_eq!(
+            shell_quoted(r#"run.dir="runs/a b's""#),
+            r#"'run.dir="runs/a b'\''s"'"#
+        );
+        assert_eq!(shell_quoted(""), "''");
+    }
+}
