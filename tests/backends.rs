@@ -81,8 +81,7 @@ fn agrees_with_flex(other: Device, name: &str) {
         max_positions: 64,
         ..ModelConfig::default()
     };
-    flex.seed(5);
-    let on_flex = cfg.init(40, 40, &flex).unwrap();
+    let on_flex = nmt_model::seeded(&flex, 5, || cfg.init(40, 40, &flex).unwrap());
     let on_other = cfg
         .init(40, 40, &other)
         .unwrap()

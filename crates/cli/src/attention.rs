@@ -441,7 +441,6 @@ mod tests {
     use nmt_model::{ModelConfig, PAD_ID, Transformer};
 
     fn tiny_model(device: &Device) -> Transformer {
-        device.seed(11);
         let cfg = ModelConfig {
             d_model: 16,
             heads: 2,
@@ -451,7 +450,7 @@ mod tests {
             max_positions: 32,
             ..ModelConfig::default()
         };
-        cfg.init(40, 40, device).unwrap()
+        nmt_model::seeded(device, 11, || cfg.init(40, 40, device).unwrap())
     }
 
     fn names(n: usize, prefix: &str) -> Vec<String> {

@@ -66,10 +66,10 @@ pub fn bench_decode(a: BenchDecodeArgs) -> Result<()> {
             };
             let vocab = Vocabularies::train(&text, &TokenizerConfig::default())?;
             let cfg = ModelConfig::default();
-            device.seed(0);
-            let model = cfg
-                .init(vocab.src.vocab_size(), vocab.tgt.vocab_size(), &device)
-                .map_err(anyhow::Error::msg)?;
+            let model = nmt_model::seeded(&device, 0, || {
+                cfg.init(vocab.src.vocab_size(), vocab.tgt.vocab_size(), &device)
+            })
+            .map_err(anyhow::Error::msg)?;
             (
                 model,
                 vocab,
@@ -166,7 +166,6 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         .build_global()
         .map_err(|e| anyhow::anyhow!("cannot size the thread pool: {e}"))?;
     let device = parse_device(&a.device)?.autodiff();
-    device.seed(a.seed);
     // The reference model: pre-norm, sinusoidal positions, one embedding for source, target
     // and output, dropout everywhere torch.nn.Transformer puts it.
     let cfg = ModelConfig {
@@ -185,8 +184,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         tie_output: true,
         ..ModelConfig::default()
     };
-    let mut model = cfg
-        .init(a.vocab, a.vocab, &device)
+    let mut model = nmt_model::seeded(&device, a.seed, || cfg.init(a.vocab, a.vocab, &device))
         .map_err(anyhow::Error::msg)?;
     let mut optim = AdamConfig::new()
         .with_beta_1(0.9)
@@ -202,8 +200,10 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         .floor()
         .int()
     };
-    let src: Tensor<2, Int> = ids(a.src_len);
-    let tgt: Tensor<2, Int> = ids(a.tgt_len + 1);
+    let (src, tgt): (Tensor<2, Int>, Tensor<2, Int>) =
+        nmt_model::seeded(&device, a.seed.wrapping_add(1), || {
+            (ids(a.src_len), ids(a.tgt_len + 1))
+        });
     let tgt_in = tgt.clone().narrow(1, 0, a.tgt_len);
     let tgt_out = tgt.narrow(1, 1, a.tgt_len);
     let tokens = (a.batch * a.tgt_len) as f64;

@@ -235,7 +235,6 @@ mod tests {
     #[test]
     fn host_and_device_top_k_give_the_same_search() {
         let device = Device::flex();
-        device.seed(5);
         let cfg = ModelConfig {
             d_model: 16,
             heads: 2,
@@ -244,7 +243,7 @@ mod tests {
             decoder_layers: 1,
             ..Default::default()
         };
-        let model = cfg.init(30, 30, &device).unwrap();
+        let model = nmt_model::seeded(&device, 5, || cfg.init(30, 30, &device).unwrap());
         let src = vec![vec![5, 9, 12, 2], vec![7, 2], vec![3, 4, 5, 6, 7, 8, 2]];
         let max_lens = [6, 3, 9];
         let host = search(&model, &src, &max_lens, 4, 0.6, 4, &device, TopK::Host);

@@ -48,8 +48,9 @@ mod tests {
     #[test]
     fn host_and_device_top_k_agree() {
         let device = Device::flex();
-        device.seed(3);
-        let scores = Tensor::<2>::random([3, 50], Distribution::Normal(0.0, 1.0), &device);
+        let scores = nmt_model::seeded(&device, 3, || {
+            Tensor::<2>::random([3, 50], Distribution::Normal(0.0, 1.0), &device)
+        });
         let (hv, hi) = TopK::Host.select(scores.clone(), 7);
         let (dv, di) = TopK::Device.select(scores, 7);
         assert_eq!(hv, dv);

@@ -5,13 +5,21 @@ mod common;
 
 use burn::tensor::Device;
 use common::{
-    exhaustive, model_with, sharpened_model, source, teacher_forced_log_probs, tiny_config,
-    tiny_model,
+    exhaustive, model_with, reference_beam, sharpened_model, source, teacher_forced_log_probs,
+    tiny_config, tiny_model,
 };
 use nmt_decode::{
     Hypothesis, beam_search, greedy, greedy_uncached, greedy_with_attention, length_penalty,
 };
 use nmt_model::{ModelConfig, NormPosition, PositionKind};
+
+fn assert_same_list(got: &[Hypothesis], want: &[Hypothesis], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (rank, (a, b)) in got.iter().zip(want).enumerate() {
+        assert_same(a, b, &format!("{what}, rank {rank}"));
+        assert!((a.score - b.score).abs() < 1e-4, "{what}, rank {rank}");
+    }
+}
 
 fn assert_same(a: &Hypothesis, b: &Hypothesis, what: &str) {
     assert_eq!(a.tokens, b.tokens, "{what}: tokens differ");
@@ -103,14 +111,15 @@ fn cached_greedy_equals_uncached_greedy() {
 }
 
 /// Beam search with a beam wide enough to hold every candidate reproduces the exhaustive
-/// ranking (n-best included); a beam of 16, which prunes at lengths 3 and 4, still finds the
-/// optimum on these cases.
+/// ranking (n-best included). A beam of 16 prunes at lengths 3 and 4 and may miss the optimum;
+/// it must give what the plain reference beam search gives.
 #[test]
 fn beam_search_finds_the_exhaustive_optimum() {
     let device = Device::flex();
     let vocab = 6; // <pad> <s> </s> and three real tokens
     let max_len = 4; // 1 + 3 + 9 + 27 + 81 = 121 possible outputs
     let mut greedy_suboptimal = 0;
+    let mut narrow_optimal = 0;
     let mut cases = 0;
     let mut best_lengths = std::collections::BTreeSet::new();
     for seed in [11, 12, 13, 14, 15, 16] {
@@ -146,14 +155,13 @@ fn beam_search_finds_the_exhaustive_optimum() {
                     &[max_len],
                     16,
                     lenpen,
-                    1,
+                    16,
                     &device,
                 );
-                assert_eq!(narrow[0][0].tokens, all[0].tokens, "{what}: beam 16");
-                assert!(
-                    (narrow[0][0].score - all[0].score).abs() < 1e-4,
-                    "{what}: beam 16"
-                );
+                let want = reference_beam(&model, &src, max_len, 16, lenpen, &device);
+                assert_same_list(&narrow[0], &want, &format!("{what}: beam 16"));
+                assert!(narrow[0][0].score <= all[0].score + 1e-4, "{what}: beam 16");
+                narrow_optimal += usize::from(narrow[0][0].tokens == all[0].tokens);
                 let g = &greedy(&model, std::slice::from_ref(&src), &[max_len], &device)[0];
                 if g.tokens != all[0].tokens {
                     assert!(g.log_prob / length_penalty(g.tokens.len() + 1, lenpen) < all[0].score);
@@ -168,10 +176,47 @@ fn beam_search_finds_the_exhaustive_optimum() {
         greedy_suboptimal >= 4,
         "greedy missed the optimum in {greedy_suboptimal} of {cases} cases"
     );
+    assert!(
+        narrow_optimal > cases / 2,
+        "beam 16 found the optimum in {narrow_optimal} of {cases} cases"
+    );
     assert!(best_lengths.len() >= 3, "optimal lengths {best_lengths:?}");
     assert!(
         best_lengths.contains(&max_len),
         "optimal lengths {best_lengths:?}"
+    );
+}
+
+/// Narrow beams, which prune and stop early, over a batch whose sentences finish at different
+/// steps: the batched, cached search gives each sentence exactly what the plain reference gives
+/// it alone.
+#[test]
+fn pruned_beams_match_the_plain_reference_sentence_by_sentence() {
+    let device = Device::flex();
+    let vocab = 20;
+    let mut beam_beats_greedy = 0;
+    for seed in [8, 9, 10, 11, 12, 13] {
+        let model = if seed % 2 == 0 {
+            sharpened_model(seed, vocab, 1.0, &device)
+        } else {
+            tiny_model(seed, vocab, &device)
+        };
+        let (src, max_lens) = mixed_batch(vocab);
+        let greedy_out = greedy(&model, &src, &max_lens, &device);
+        for (beam, lenpen) in [(2, 0.0), (2, 1.0), (3, 0.6), (4, 1.5)] {
+            let out = beam_search(&model, &src, &max_lens, beam, lenpen, beam, &device);
+            for (i, got) in out.iter().enumerate() {
+                let want = reference_beam(&model, &src[i], max_lens[i], beam, lenpen, &device);
+                let what = format!("seed {seed} beam {beam} lenpen {lenpen} sentence {i}");
+                assert_same_list(got, &want, &what);
+                beam_beats_greedy += usize::from(got[0].tokens != greedy_out[i].tokens);
+            }
+        }
+    }
+    // The beams did search: they left greedy's answer for a better-scored one several times.
+    assert!(
+        beam_beats_greedy >= 3,
+        "beam differed from greedy {beam_beats_greedy} times"
     );
 }
 

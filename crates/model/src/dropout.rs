@@ -105,10 +105,11 @@ mod tests {
 
         let device = burn::tensor::Device::flex().autodiff();
         let x = Tensor::<2>::ones([16, 16], &device);
-        device.seed(3);
-        let a: Vec<f32> = d.forward(x.clone()).into_data().iter().collect();
-        device.seed(3);
-        let b: Vec<f32> = d.forward(x).into_data().iter().collect();
+        let mask = |x: Tensor<2>| -> Vec<f32> {
+            crate::seeded(&device, 3, || d.forward(x).into_data().iter().collect())
+        };
+        let a = mask(x.clone());
+        let b = mask(x);
         assert_eq!(a, b);
         assert!(a.contains(&0.0) && a.contains(&2.0));
     }

@@ -2,20 +2,22 @@
 //! parameter here is initialised explicitly.
 
 use burn::module::Param;
-use burn::nn::{Initializer, Linear};
+use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 
-/// A projection with Xavier-uniform weights and a zero bias.
+/// A projection with Xavier-uniform weights and a zero bias, drawn now.
+///
+/// Burn's `Initializer::init_with` draws lazily, at a parameter's first use: the weights would
+/// come from whatever the backend's generator holds then (in training, the dropout seed of the
+/// first step, interleaved with its dropout masks), and outside the lock of [`crate::seeded`].
+/// Drawing here makes a model's weights a function of the seed it was built under alone.
 pub fn xavier_linear(d_input: usize, d_output: usize, device: &Device) -> Linear {
-    let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
-        [d_input, d_output],
-        Some(d_input),
-        Some(d_output),
-        device,
-    );
+    // Xavier-uniform with gain 1: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
+    let a = (6.0 / (d_input + d_output) as f64).sqrt();
+    let weight = Tensor::<2>::random([d_input, d_output], Distribution::Uniform(-a, a), device);
     let bias = Param::from_tensor(Tensor::zeros([d_output], device));
     Linear {
-        weight,
+        weight: Param::from_tensor(weight),
         bias: Some(bias),
     }
 }

@@ -16,6 +16,7 @@ mod embedding;
 mod init;
 mod layers;
 mod model;
+mod rng;
 
 pub use attention::{
     AttentionOutput, CausalSelfAttention, CrossAttention, EncoderSelfAttention, MASKED_SCORE,
@@ -27,6 +28,7 @@ pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
+pub use rng::seeded;
 
 /// Id of the padding token. The data crate reserves the same ids; padded positions never
 /// contribute to attention or loss.

@@ -5,7 +5,7 @@ use burn::tensor::Gradients;
 use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use nmt_model::{
     CausalSelfAttention, ModelConfig, MultiHeadAttention, MultiHeadAttentionConfig, NormPosition,
-    PAD_ID, PositionKind, Transformer,
+    PAD_ID, PositionKind, Transformer, seeded,
 };
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -39,8 +39,7 @@ fn small_config() -> ModelConfig {
 }
 
 fn model(cfg: &ModelConfig, vocab: usize, device: &Device) -> Transformer {
-    device.seed(11);
-    cfg.init(vocab, vocab, device).unwrap()
+    seeded(device, 11, || cfg.init(vocab, vocab, device).unwrap())
 }
 
 /// Reads a Linear's weight `[in, out]` and bias as f64.
@@ -124,16 +123,18 @@ fn naive_attention(
 #[test]
 fn attention_matches_naive_f64_with_and_without_masks() {
     let device = Device::flex();
-    device.seed(3);
-    let att = MultiHeadAttentionConfig {
-        d_model: 16,
-        heads: 4,
-        dropout: 0.0,
-    }
-    .init(&device);
     let (batch, lq, lk) = (2, 5, 7);
-    let q = Tensor::<3>::random([batch, lq, 16], Distribution::Normal(0.0, 1.0), &device);
-    let kv = Tensor::<3>::random([batch, lk, 16], Distribution::Normal(0.0, 1.0), &device);
+    let (att, q, kv) = seeded(&device, 3, || {
+        let att = MultiHeadAttentionConfig {
+            d_model: 16,
+            heads: 4,
+            dropout: 0.0,
+        }
+        .init(&device);
+        let q = Tensor::<3>::random([batch, lq, 16], Distribution::Normal(0.0, 1.0), &device);
+        let kv = Tensor::<3>::random([batch, lk, 16], Distribution::Normal(0.0, 1.0), &device);
+        (att, q, kv)
+    });
     let q64: Vec<f64> = values(q.clone()).into_iter().map(f64::from).collect();
     let kv64: Vec<f64> = values(kv.clone()).into_iter().map(f64::from).collect();
     // Row 0 has 7 real keys, row 1 has 4 (the last 3 padded).
@@ -179,15 +180,18 @@ fn attention_matches_naive_f64_with_and_without_masks() {
 #[test]
 fn causal_self_attention_weights_are_lower_triangular() {
     let device = Device::flex();
-    let att = CausalSelfAttention {
-        attention: MultiHeadAttentionConfig {
-            d_model: 16,
-            heads: 2,
-            dropout: 0.0,
-        }
-        .init(&device),
-    };
-    let x = Tensor::<3>::random([1, 6, 16], Distribution::Normal(0.0, 1.0), &device);
+    let (att, x) = seeded(&device, 4, || {
+        let att = CausalSelfAttention {
+            attention: MultiHeadAttentionConfig {
+                d_model: 16,
+                heads: 2,
+                dropout: 0.0,
+            }
+            .init(&device),
+        };
+        let x = Tensor::<3>::random([1, 6, 16], Distribution::Normal(0.0, 1.0), &device);
+        (att, x)
+    });
     let w = values(att.forward(x, None, true).weights.unwrap());
     for h in 0..2 {
         for i in 0..6 {
@@ -342,6 +346,54 @@ fn incremental_decoding_matches_teacher_forcing_and_reorders() {
     }
 }
 
+/// Collects every parameter's values, in visiting order.
+struct AllValues(Vec<f32>);
+
+impl ModuleVisitor for AllValues {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.extend(values(param.val()));
+    }
+}
+
+fn all_values(m: &Transformer) -> Vec<f32> {
+    let mut all = AllValues(Vec::new());
+    m.visit(&mut all);
+    all.0
+}
+
+/// Every weight is drawn when the model is built, from the seed it is built under. Burn's own
+/// initializers draw at a parameter's first read, from whatever the generator holds then (in
+/// training, the first step's dropout seed).
+#[test]
+fn weights_come_from_the_build_seed_not_from_the_first_read() {
+    let device = Device::flex();
+    let cfg = ModelConfig {
+        share_embeddings: false,
+        tie_output: false,
+        positions: PositionKind::Learned,
+        ..small_config()
+    };
+    let read_later = seeded(&device, 5, || cfg.init(20, 20, &device).unwrap());
+    // Another seed and draws before the first model's weights are first read.
+    let other = seeded(&device, 6, || {
+        Tensor::<1>::random([1000], Distribution::Default, &device).sum()
+    });
+    let read_now = seeded(&device, 5, || {
+        all_values(&cfg.init(20, 20, &device).unwrap())
+    });
+    let later = all_values(&read_later);
+    assert!(other.into_scalar::<f32>() > 0.0);
+    assert_eq!(later.len(), read_now.len());
+    assert!(
+        later == read_now,
+        "weights depend on when they are first read"
+    );
+    let reseeded = seeded(&device, 7, || {
+        all_values(&cfg.init(20, 20, &device).unwrap())
+    });
+    assert!(reseeded != read_now, "the seed does not change the weights");
+}
+
 /// Collects each parameter's gradient.
 struct GradCheck<'a> {
     grads: &'a Gradients,
@@ -365,7 +417,8 @@ impl ModuleVisitor for GradCheck<'_> {
 fn loss_and_grads(m: &Transformer, device: &Device) -> Gradients {
     let src = ids(&[&[5, 6, 7, 2], &[9, 3, 2, 0]], device);
     let tgt = ids(&[&[1, 8, 9, 10], &[1, 12, 13, 0]], device);
-    let logits = m.forward(src, tgt);
+    // Dropout draws too: seeded, so they never cut into another test's seeded draws.
+    let logits = seeded(device, 12, || m.forward(src, tgt));
     burn::tensor::activation::log_softmax(logits, 2)
         .mean()
         .neg()

@@ -155,8 +155,9 @@ mod tests {
         };
         let mut models = Vec::new();
         for seed in [1, 2, 3] {
-            device.seed(seed);
-            models.push(cfg.init(30, 30, &device).unwrap());
+            models.push(nmt_model::seeded(&device, seed, || {
+                cfg.init(30, 30, &device).unwrap()
+            }));
         }
         let parts: Vec<Vec<f32>> = models.iter().map(values).collect();
         let q0: Vec<f32> = models[2].decoder.layers[0]

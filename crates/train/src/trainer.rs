@@ -327,11 +327,10 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     );
 
     let device = device.clone().autodiff();
-    device.seed(t.seed);
-    let mut model = cfg
-        .model
-        .init(src_vocab, tgt_vocab, &device)
-        .map_err(anyhow::Error::msg)?;
+    let mut model = nmt_model::seeded(&device, t.seed, || {
+        cfg.model.init(src_vocab, tgt_vocab, &device)
+    })
+    .map_err(anyhow::Error::msg)?;
     let mut optim = optimizer(cfg);
     let mut state = TrainState {
         format_version: FORMAT_VERSION,
@@ -440,9 +439,11 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         let mut accumulator = GradientsAccumulator::<Transformer>::new();
         let mut loss_sum = 0.0f64;
         for (i, (cursor, batch)) in micro.iter().enumerate() {
-            device.seed(dropout_seed(t.seed, step, i));
             let (src, tgt_in, tgt_out) = batch_tensors(batch, &device);
-            let sums = label_smoothed_loss(model.forward(src, tgt_in), tgt_out, t.label_smoothing);
+            let logits = nmt_model::seeded(&device, dropout_seed(t.seed, step, i), || {
+                model.forward(src, tgt_in)
+            });
+            let sums = label_smoothed_loss(logits, tgt_out, t.label_smoothing);
             let loss = sums.smoothed.div_scalar(total_tokens as f64);
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * total_tokens as f64;
             if !loss_sum.is_finite() {

@@ -34,10 +34,12 @@ pub fn load_checkpoint(run_dir: &Path, spec: &str, device: &Device) -> Result<Lo
     let vocab = Vocabularies::load(&checkpoint)?;
     let (src_vocab, tgt_vocab) = (vocab.src.vocab_size(), vocab.tgt.vocab_size());
     state.check_compatible(&config.model, src_vocab, tgt_vocab)?;
-    let model = config
-        .model
-        .init(src_vocab, tgt_vocab, device)
-        .map_err(anyhow::Error::msg)?;
+    // The drawn weights are replaced by the checkpoint's; drawing them under the lock keeps
+    // another thread's seeded draws whole.
+    let model = nmt_model::seeded(device, 0, || {
+        config.model.init(src_vocab, tgt_vocab, device)
+    })
+    .map_err(anyhow::Error::msg)?;
     let model = CheckpointStore::load_model(&checkpoint, model)?;
     Ok(LoadedModel {
         model,

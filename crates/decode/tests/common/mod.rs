@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nmt_decode::{Hypothesis, length_penalty};
-use nmt_model::{BOS_ID, EOS_ID, ModelConfig, Transformer};
+use nmt_model::{BOS_ID, EOS_ID, ModelConfig, PAD_ID, Transformer};
 
 pub const EOS: u32 = EOS_ID as u32;
 
@@ -25,8 +25,7 @@ pub fn tiny_model(seed: u64, vocab: usize, device: &Device) -> Transformer {
 }
 
 pub fn model_with(cfg: &ModelConfig, seed: u64, vocab: usize, device: &Device) -> Transformer {
-    device.seed(seed);
-    cfg.init(vocab, vocab, device).unwrap()
+    nmt_model::seeded(device, seed, || cfg.init(vocab, vocab, device).unwrap())
 }
 
 /// A tiny model made decisive: untied output weights scaled by 6 (peaked distributions) and a
@@ -140,4 +139,111 @@ pub fn exhaustive(
     }
     all.sort_by(|a, b| b.score.total_cmp(&a.score));
     all
+}
+
+/// Log-probabilities `[prefix][vocab]` of the token after each of `prefixes` (same length),
+/// from one teacher-forced pass without the cache, masked as decoding masks them: `<pad>` and
+/// `<s>` never, and only `</s>` once `forced`.
+fn next_log_probs(
+    model: &Transformer,
+    src: &[u32],
+    prefixes: &[Vec<u32>],
+    forced: bool,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let (n, len) = (prefixes.len(), prefixes[0].len() + 1);
+    let vocab = model.tgt_vocab_size();
+    let src_flat: Vec<i64> = (0..n).flat_map(|_| src.iter().map(|&t| t as i64)).collect();
+    let src_t = Tensor::<2, Int>::from_data(TensorData::new(src_flat, [n, src.len()]), device);
+    let tgt_in: Vec<i64> = prefixes
+        .iter()
+        .flat_map(|p| std::iter::once(BOS_ID as i64).chain(p.iter().map(|&t| t as i64)))
+        .collect();
+    let tgt_t = Tensor::<2, Int>::from_data(TensorData::new(tgt_in, [n, len]), device);
+    let lp: Vec<f32> = log_softmax(model.forward(src_t, tgt_t), 2)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    (0..n)
+        .map(|b| {
+            let last = &lp[(b * len + len - 1) * vocab..(b * len + len) * vocab];
+            last.iter()
+                .enumerate()
+                .map(|(t, &v)| {
+                    let banned = t == PAD_ID || t == BOS_ID || (forced && t != EOS_ID);
+                    if banned { f32::NEG_INFINITY } else { v }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Beam search written plainly: one sentence, no cache (every step re-reads the whole prefix),
+/// lists and sorts instead of tensors, and the rules of `nmt_decode`'s beam search spelled out
+/// once more. Per step, the top `2 * beam` candidates (prefix, token), best first, ties by
+/// (prefix, token): a `</s>` among the first `beam` finishes a hypothesis, other tokens continue
+/// until `beam` are kept. The search stops at the length limit, when nothing continues, or when
+/// `beam` hypotheses are finished and the best live prefix, scored as if it ended now, does not
+/// beat the worst of them.
+pub fn reference_beam(
+    model: &Transformer,
+    src: &[u32],
+    max_len: usize,
+    beam: usize,
+    lenpen: f64,
+    device: &Device,
+) -> Vec<Hypothesis> {
+    let mut live: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
+    let mut finished: Vec<Hypothesis> = Vec::new();
+    for step in 0.. {
+        let prefixes: Vec<Vec<u32>> = live.iter().map(|(p, _)| p.clone()).collect();
+        let lps = next_log_probs(model, src, &prefixes, step >= max_len, device);
+        let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
+        for (i, (_, running)) in live.iter().enumerate() {
+            for (t, &lp) in lps[i].iter().enumerate() {
+                if lp.is_finite() {
+                    candidates.push((running + lp, i, t as u32));
+                }
+            }
+        }
+        // Stable: equal values keep (prefix, token) order.
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut next: Vec<(Vec<u32>, f32)> = Vec::new();
+        for (rank, &(value, i, t)) in candidates.iter().take(2 * beam).enumerate() {
+            if t == EOS {
+                if rank < beam {
+                    let tokens = live[i].0.clone();
+                    let log_prob = f64::from(value);
+                    let score = log_prob / length_penalty(tokens.len() + 1, lenpen);
+                    let at = finished.partition_point(|h| h.score >= score);
+                    finished.insert(
+                        at,
+                        Hypothesis {
+                            tokens,
+                            score,
+                            log_prob,
+                        },
+                    );
+                    finished.truncate(beam);
+                }
+            } else if next.len() < beam {
+                let mut tokens = live[i].0.clone();
+                tokens.push(t);
+                next.push((tokens, value));
+            }
+            if next.len() == beam && rank + 1 >= beam {
+                break;
+            }
+        }
+        let Some((best, best_lp)) = next.first() else {
+            break;
+        };
+        if finished.len() >= beam
+            && f64::from(*best_lp) / length_penalty(best.len(), lenpen) <= finished[beam - 1].score
+        {
+            break;
+        }
+        live = next;
+    }
+    finished
 }
