@@ -412,6 +412,9 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     // Training time across all sittings, as saved in checkpoints and limited by max_hours.
     let elapsed = || elapsed_before + started.elapsed().as_secs_f64();
     let out_of_time = || t.max_hours > 0.0 && elapsed() >= t.max_hours * 3600.0;
+    // Checked after each step, before its checkpoint, so the last checkpoint's time is past the
+    // limit; before the loop it stops a sitting that starts out of time (a finished run resumed).
+    let mut time_up = out_of_time();
 
     loop {
         if t.max_steps > 0 && state.step >= t.max_steps {
@@ -422,7 +425,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             stop_reason = format!("reached train.max_epochs = {}", t.max_epochs);
             break;
         }
-        if out_of_time() {
+        if time_up {
             stop_reason = format!("reached train.max_hours = {}", t.max_hours);
             break;
         }
@@ -505,7 +508,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
 
         let mut is_best = false;
         // The last step, by count or by clock, is validated and checkpointed like any other.
-        let time_up = out_of_time();
+        time_up = out_of_time();
         let last_step = (t.max_steps > 0 && step >= t.max_steps) || time_up;
         if let Some(valid) = &data.valid
             && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || last_step)
