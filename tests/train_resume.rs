@@ -232,6 +232,29 @@ fn config_errors_name_the_key_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nope"), "{err}");
 
+    // Cross-field checks name the fields: a cosine schedule needs a run longer than its warm-up.
+    let out = nmt()
+        .args(["train", "--set", "train.schedule=\"cosine\"", "--set"])
+        .args(["train.warmup_steps=20", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("train.max_steps") && err.contains("train.warmup_steps (20), got 12"),
+        "{err}"
+    );
+    let out = nmt()
+        .args(["train", "--set", "train.min_lr=1.0", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("train.min_lr must be in [0, train.lr"),
+        "{err}"
+    );
+
     // A corpus whose sides differ in length names both files and both counts.
     let src = dir.path().join("bad.en");
     let tgt = dir.path().join("bad.de");

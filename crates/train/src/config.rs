@@ -35,6 +35,10 @@ pub enum Schedule {
     Noam,
     /// `lr` at every step.
     Constant,
+    /// Linear warm-up to `lr`, then half a cosine from `lr` down to `min_lr` at `max_steps`
+    /// (fairseq's cosine without restarts, nanoGPT's schedule): for a run whose length is known,
+    /// the rate reaches its floor when the run ends instead of staying at a fraction of the peak.
+    Cosine,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +77,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Peak learning rate (default 5e-4; for "noam" the factor, e.g. 2.0).
     pub lr: f64,
-    /// "inverse_sqrt" (default), "noam" or "constant".
+    /// "inverse_sqrt" (default), "noam", "constant" or "cosine" (decays to `min_lr` at `max_steps`).
     pub schedule: Schedule,
+    /// The rate "cosine" ends at, at `max_steps` (default 0.0).
+    pub min_lr: f64,
     /// Linear warm-up steps (default 4000).
     pub warmup_steps: u64,
     /// "adam" (default) or "adamw".
@@ -113,6 +119,7 @@ impl Default for TrainConfig {
             seed: 1,
             lr: 5e-4,
             schedule: Schedule::InverseSqrt,
+            min_lr: 0.0,
             warmup_steps: 4000,
             optimizer: OptimizerKind::Adam,
             betas: [0.9, 0.98],
@@ -210,6 +217,19 @@ impl RunConfig {
         }
         if t.lr <= 0.0 {
             return Err(format!("train.lr must be positive, got {}", t.lr));
+        }
+        if !(0.0..=t.lr).contains(&t.min_lr) {
+            return Err(format!(
+                "train.min_lr must be in [0, train.lr = {}], got {}",
+                t.lr, t.min_lr
+            ));
+        }
+        if t.schedule == Schedule::Cosine && t.max_steps <= t.warmup_steps {
+            return Err(format!(
+                "train.schedule = \"cosine\" decays over train.max_steps, which must exceed \
+                 train.warmup_steps ({}), got {}",
+                t.warmup_steps, t.max_steps
+            ));
         }
         if !(t.max_hours >= 0.0 && t.max_hours.is_finite()) {
             return Err(format!(

@@ -430,7 +430,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             break;
         }
         let step = state.step + 1;
-        let lr = learning_rate(t.schedule, t.lr, t.warmup_steps, cfg.model.d_model, step);
+        let lr = learning_rate(t, cfg.model.d_model, step);
 
         // Read this step's micro-batches first: the loss is averaged over all their tokens.
         let mut micro = Vec::with_capacity(t.accum_steps);
