@@ -53,7 +53,7 @@ pub fn sharpened_model(seed: u64, vocab: usize, eos_bias: f32, device: &Device) 
 /// Plain random models for odd seeds, sharpened ones (`</s>` bias 1.0, so `</s>` often ranks
 /// second) for even seeds: the mix the search tests run over.
 pub fn alternating_model(seed: u64, vocab: usize, device: &Device) -> Transformer {
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         sharpened_model(seed, vocab, 1.0, device)
     } else {
         tiny_model(seed, vocab, device)
