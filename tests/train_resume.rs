@@ -161,21 +161,30 @@ fn line_of(path: &Path, needle: &str) -> usize {
     1 + text.lines().position(|l| l.contains(needle)).unwrap()
 }
 
+/// Runs `nmt train ARGS --config CFG`, which must fail as a usage error (exit 2, no panic), and
+/// returns what it printed on stderr.
+fn train_failure(cfg: &Path, args: &[&str]) -> String {
+    let out = nmt()
+        .arg("train")
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "nmt train {args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// `train_failure` on the tiny config with `config_text` appended to it.
 fn train_err(config_text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(config_text);
     std::fs::write(&cfg, text).unwrap();
-    let out = nmt()
-        .args(["train", "--quiet", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!err.contains("panicked"), "{err}");
-    err
+    train_failure(&cfg, &["--quiet"])
 }
 
 #[test]
@@ -190,12 +199,7 @@ fn config_errors_name_the_key_and_line() {
         .replace("max_steps = 12", "max_step = 12");
     std::fs::write(&cfg, text).unwrap();
     let line = format!("line {}", line_of(&cfg, "max_step = 12"));
-    let out = nmt()
-        .args(["train", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(&cfg, &[]);
     assert!(
         err.contains("unknown field `max_step`") && err.contains(&line),
         "{err}"
@@ -205,51 +209,34 @@ fn config_errors_name_the_key_and_line() {
         .unwrap()
         .replace("max_step = 12", "max_steps = \"twelve\"");
     std::fs::write(&cfg, text).unwrap();
-    let out = nmt()
-        .args(["train", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(&cfg, &[]);
     assert!(err.contains("invalid type") && err.contains(&line), "{err}");
 
-    let out = nmt()
-        .args(["train", "--config", "no/such/config.toml"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(Path::new("no/such/config.toml"), &[]);
     assert!(err.contains("no/such/config.toml"), "{err}");
 
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("max_steps = \"twelve\"", "max_steps = 12");
     std::fs::write(&cfg, text).unwrap();
-    let out = nmt()
-        .args(["train", "--set", "train.nope=3", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(&cfg, &["--set", "train.nope=3"]);
     assert!(err.contains("nope"), "{err}");
 
     // Cross-field checks name the fields: a cosine schedule needs a run longer than its warm-up.
-    let out = nmt()
-        .args(["train", "--set", "train.schedule=\"cosine\"", "--set"])
-        .args(["train.warmup_steps=20", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(
+        &cfg,
+        &[
+            "--set",
+            "train.schedule=\"cosine\"",
+            "--set",
+            "train.warmup_steps=20",
+        ],
+    );
     assert!(
         err.contains("train.max_steps") && err.contains("train.warmup_steps (20), got 12"),
         "{err}"
     );
-    let out = nmt()
-        .args(["train", "--set", "train.min_lr=1.0", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(&cfg, &["--set", "train.min_lr=1.0"]);
     assert!(
         err.contains("train.min_lr must be in [0, train.lr"),
         "{err}"
@@ -268,12 +255,7 @@ fn config_errors_name_the_key_and_line() {
         &format!("train = \"{}\"", dir.path().join("bad").display()),
     );
     std::fs::write(&cfg, text).unwrap();
-    let out = nmt()
-        .args(["train", "--quiet", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = train_failure(&cfg, &["--quiet"]);
     assert!(
         err.contains("bad.en") && err.contains("bad.de") && err.contains('3') && err.contains('2'),
         "{err}"
@@ -322,32 +304,24 @@ fn sigterm_writes_a_checkpoint_and_says_how_to_resume() {
 fn a_diverging_loss_stops_the_run_and_is_never_checkpointed() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());
-    let out = nmt()
-        .args([
-            "train",
+    let err = train_failure(
+        &cfg,
+        &[
             "--quiet",
             "--set",
             "train.lr=1e30",
             "--set",
             "train.clip_norm=0",
-        ])
-        .args([
             "--set",
             "train.warmup_steps=0",
             "--set",
             "train.checkpoint_every=1",
-            "--config",
-        ])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+        ],
+    );
     assert!(
         err.contains("at step") && err.contains("without saving"),
         "{err}"
     );
-    assert!(!err.contains("panicked"), "{err}");
     // Every checkpoint that was written holds finite numbers only.
     let run = dir.path().join("run");
     if run.join("checkpoints/latest").exists() {
@@ -370,22 +344,17 @@ fn a_checkpoint_from_another_model_is_refused_with_the_field_that_differs() {
             .args(["train", "--quiet", "--max-steps", "4", "--config"])
             .arg(&cfg),
     );
-    let out = nmt()
-        .args([
-            "train",
+    let err = train_failure(
+        &cfg,
+        &[
             "--quiet",
             "--resume",
             "--max-steps",
             "8",
             "--set",
             "model.d_model=64",
-            "--config",
-        ])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+        ],
+    );
     assert!(
         err.contains("another model")
             && err.contains("model.d_model is 32 in the checkpoint but 64"),
