@@ -41,7 +41,7 @@ pub struct Hypothesis {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Device, Distribution, Tensor};
+    use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 
     use crate::step::TopK;
 
@@ -51,10 +51,19 @@ mod tests {
         let scores = nmt_model::seeded(&device, 3, || {
             Tensor::<2>::random([3, 50], Distribution::Normal(0.0, 1.0), &device)
         });
-        let (hv, hi) = TopK::Host.select(scores.clone(), 7);
-        let (dv, di) = TopK::Device.select(scores, 7);
-        assert_eq!(hv, dv);
-        assert_eq!(hi, di);
+        // Beam search's candidate rows are mostly `-inf` (masked tokens, rows forced to `</s>`):
+        // the rows of `sparse` keep 9, 8 and 8 finite columns, at least k = 7 each.
+        let keep = |r: usize, c: usize| (c * 7 + r).is_multiple_of(6);
+        let mask: Vec<bool> = (0..3 * 50).map(|i| !keep(i / 50, i % 50)).collect();
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [3, 50]), &device);
+        let sparse = scores.clone().mask_fill(mask, f32::NEG_INFINITY);
+        for scores in [scores, sparse] {
+            let (hv, hi) = TopK::Host.select(scores.clone(), 7);
+            let (dv, di) = TopK::Device.select(scores, 7);
+            assert!(hv.iter().all(|v| v.is_finite()), "{hv:?}");
+            assert_eq!(hv, dv);
+            assert_eq!(hi, di);
+        }
         assert_eq!(TopK::for_device(&device), TopK::Host);
     }
 }

@@ -103,7 +103,11 @@ pub(crate) fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
 /// Where the per-step top-k runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TopK {
-    /// `topk_with_indices` on the device; two small reads back.
+    /// `topk_with_indices` on the device; two small reads back. Only LibTorch on a GPU uses it
+    /// (torch's own `topk`): Burn 0.22's CubeCL top-k reduction (wgpu) returned out-of-range
+    /// indices next to finite values for candidate rows full of `-inf` (lavapipe, in CI; cf.
+    /// tracel-ai/cubek#422, top-k slots left unfilled under Vulkan), so wgpu selects on the
+    /// host too.
     Device,
     /// One read of the whole candidate matrix and a linear-time selection on the host. For
     /// backends whose memory is the host's (Flex, NdArray, LibTorch on CPU) the read is a copy,
@@ -114,10 +118,11 @@ pub(crate) enum TopK {
 impl TopK {
     pub fn for_device(device: &Device) -> Self {
         let name = format!("{device:?}");
-        let host = ["Flex(", "NdArray(", "LibTorch(Cpu"]
-            .iter()
-            .any(|b| name.contains(b));
-        if host { Self::Host } else { Self::Device }
+        if name.contains("LibTorch(") && !name.contains("LibTorch(Cpu") {
+            Self::Device
+        } else {
+            Self::Host
+        }
     }
 
     /// The `k` best entries of each row of `scores` `[rows, cols]`, best first: values and
@@ -125,8 +130,13 @@ impl TopK {
     pub fn select(self, scores: Tensor<2>, k: usize) -> (Vec<f32>, Vec<usize>) {
         match self {
             Self::Device => {
-                let (values, indices) = scores.topk_with_indices(k, 1);
-                let indices = ints(indices).into_iter().map(|i| i as usize).collect();
+                let cols = scores.dims()[1];
+                let (values, indices) = scores.clone().topk_with_indices(k, 1);
+                let indices: Vec<usize> = ints(indices).into_iter().map(|i| i as usize).collect();
+                // A column outside the row is a backend bug; the host selection is always right.
+                if indices.iter().any(|&i| i >= cols) {
+                    return Self::Host.select(scores, k);
+                }
                 (floats(values), indices)
             }
             Self::Host => {
