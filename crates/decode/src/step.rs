@@ -111,7 +111,8 @@ pub(crate) enum TopK {
     Device,
     /// One read of the whole candidate matrix and a linear-time selection on the host. For
     /// backends whose memory is the host's (Flex, NdArray, LibTorch on CPU) the read is a copy,
-    /// while their `topk` is a full sort of every row.
+    /// while their `topk` is a full sort of every row. Every backend but LibTorch on a GPU uses
+    /// it (see `Device`).
     Host,
 }
 
