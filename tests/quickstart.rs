@@ -41,6 +41,8 @@ fn quickstart_trains_translates_and_scores() {
             "train.valid_every=100",
             "--set",
             "train.log_every=20",
+            "--set",
+            "train.checkpoint_every=100",
         ])
         .arg("--run-dir")
         .arg(&run));
@@ -134,6 +136,74 @@ fn quickstart_trains_translates_and_scores() {
         .arg(&hyp));
     let scored: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((scored["bleu"].as_f64().unwrap() - test_bleu).abs() < 1e-9);
+
+    // (Last: eval below rewrites the hypotheses file scored above.)
+    // An ensemble of a checkpoint with itself is that checkpoint (the mean of two equal
+    // distributions); an ensemble of two checkpoints decodes and reports both.
+    let eval_json = |checkpoints: &[&str]| -> Value {
+        let mut cmd = nmt();
+        cmd.args([
+            "eval",
+            "--json",
+            "--src",
+            "data/quickstart/test.en",
+            "--ref",
+            "data/quickstart/test.de",
+            "--run",
+        ])
+        .arg(&run);
+        for c in checkpoints {
+            cmd.args(["--checkpoint", c]);
+        }
+        serde_json::from_slice(&ok(&mut cmd).stdout).unwrap()
+    };
+    let twice = eval_json(&["best", "best"]);
+    assert!((twice["bleu"].as_f64().unwrap() - test_bleu).abs() < 0.5);
+    assert_eq!(twice["ensemble"].as_array().unwrap().len(), 2);
+    let latest = run.join("checkpoints").join(
+        std::fs::read_to_string(run.join("checkpoints/latest"))
+            .unwrap()
+            .trim(),
+    );
+    let step_100 = run.join("checkpoints/step-000000100");
+    let pair = eval_json(&[latest.to_str().unwrap(), step_100.to_str().unwrap()]);
+    assert_eq!(
+        pair["ensemble"],
+        serde_json::json!([latest.display().to_string(), step_100.display().to_string()])
+    );
+    assert!(pair["bleu"].as_f64().unwrap() > 0.0);
+
+    // A checkpoint whose tokenizer gives the same ids to other subwords cannot join: the
+    // copy below swaps the ids of two vocabulary entries.
+    let other = dir.path().join("other-tokenizer");
+    std::fs::create_dir(&other).unwrap();
+    for entry in std::fs::read_dir(&latest).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, other.join(path.file_name().unwrap())).unwrap();
+    }
+    let tok_path = other.join("tokenizer.json");
+    let mut tok: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tok_path).unwrap()).unwrap();
+    let vocab = tok["model"]["vocab"].as_object_mut().unwrap();
+    let (a, b) = ("<0x61>", "<0x62>");
+    let (ia, ib) = (vocab[a].clone(), vocab[b].clone());
+    vocab.insert(a.into(), ib);
+    vocab.insert(b.into(), ia);
+    std::fs::write(&tok_path, tok.to_string()).unwrap();
+    let out = nmt()
+        .args(["translate", "--checkpoint", "best", "--checkpoint"])
+        .arg(&other)
+        .arg("--run")
+        .arg(&run)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tokenizers differ") && err.contains("other-tokenizer"),
+        "{err}"
+    );
 }
 
 /// `nmt score --hyp hyp --ref reference` with the default metrics and text output.

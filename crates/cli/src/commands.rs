@@ -12,7 +12,7 @@ use nmt_decode::DecodeConfig;
 use nmt_metrics::{
     BleuConfig, ChrfConfig, ScoreReport, Tokenize, corpus_bleu, corpus_chrf, read_lines,
 };
-use nmt_train::{RunConfig, TrainOptions, load_checkpoint, translate_lines};
+use nmt_train::{LoadedModel, RunConfig, TrainOptions, load_ensemble, translate_lines};
 
 use crate::device::{available, parse_device};
 
@@ -109,9 +109,10 @@ struct DecodeArgs {
     /// Token budget of a decoding batch.
     #[arg(long)]
     max_tokens: Option<usize>,
-    /// `best`, `latest` or a checkpoint directory.
-    #[arg(long, default_value = "best")]
-    checkpoint: String,
+    /// `best`, `latest` or a checkpoint directory. Repeat it to decode with an ensemble: each
+    /// step then takes the mean of the models' distributions (their tokenizers must match).
+    #[arg(long = "checkpoint", default_value = "best")]
+    checkpoints: Vec<String>,
     /// Device (default: the run's run.device).
     #[arg(long)]
     device: Option<String>,
@@ -358,24 +359,60 @@ fn run_device(run: &std::path::Path, decode: &DecodeArgs) -> Result<burn::tensor
     if let Some(spec) = &decode.device {
         return parse_device(spec);
     }
-    let checkpoint = nmt_train::CheckpointStore::new(run).resolve(&decode.checkpoint)?;
+    let checkpoint = nmt_train::CheckpointStore::new(run).resolve(&decode.checkpoints[0])?;
     let path = checkpoint.join("config.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     parse_device(&RunConfig::from_toml(&text, &path)?.run.device)
 }
 
+/// The checkpoints `--checkpoint` names (one, or an ensemble), the models as decoding takes
+/// them, and the source length every one of them can read.
+struct Models {
+    loaded: Vec<LoadedModel>,
+}
+
+impl Models {
+    fn load(
+        run: &std::path::Path,
+        decode: &DecodeArgs,
+        device: &burn::tensor::Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            loaded: load_ensemble(run, &decode.checkpoints, device)?,
+        })
+    }
+
+    /// The first checkpoint: its config's `[decode]` and its tokenizers serve the ensemble.
+    fn first(&self) -> &LoadedModel {
+        &self.loaded[0]
+    }
+
+    fn models(&self) -> Vec<&nmt_model::Transformer> {
+        self.loaded.iter().map(|l| &l.model).collect()
+    }
+
+    fn max_positions(&self) -> usize {
+        self.loaded
+            .iter()
+            .map(|l| l.config.model.max_positions)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
 fn translate(a: TranslateArgs) -> Result<ExitCode> {
     let lines = read_input(&a.input)?;
     let device = run_device(&a.run, &a.decode)?;
-    let loaded = load_checkpoint(&a.run, &a.decode.checkpoint, &device)?;
+    let models = Models::load(&a.run, &a.decode, &device)?;
+    let loaded = models.first();
     let cfg = a.decode.apply(loaded.config.decode.clone())?;
     let results = translate_lines(
-        &loaded.model,
+        &models.models(),
         &loaded.vocab,
         &lines,
         &cfg,
-        loaded.config.model.max_positions,
+        models.max_positions(),
         &device,
     );
     let mut out: Box<dyn Write> = match &a.output {
@@ -421,7 +458,8 @@ fn translate(a: TranslateArgs) -> Result<ExitCode> {
 
 fn eval(a: EvalArgs) -> Result<ExitCode> {
     let device = run_device(&a.run, &a.decode)?;
-    let loaded = load_checkpoint(&a.run, &a.decode.checkpoint, &device)?;
+    let models = Models::load(&a.run, &a.decode, &device)?;
+    let loaded = models.first();
     let cfg = a.decode.apply(loaded.config.decode.clone())?;
     let sources = nmt_data::read_lines(&a.src)?;
     let refs = nmt_data::read_lines(&a.reference)?;
@@ -435,12 +473,12 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         );
     }
     let (hyps, bleu, chrf) = nmt_train::evaluate(
-        &loaded.model,
+        &models.models(),
         &loaded.vocab,
         &sources,
         &refs,
         &cfg,
-        loaded.config.model.max_positions,
+        models.max_positions(),
         &device,
     )?;
     let stem = a
@@ -458,6 +496,10 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         let mut v = report.to_json();
         v["hypotheses"] = serde_json::Value::String(hyp_path.display().to_string());
         v["checkpoint"] = serde_json::Value::String(loaded.checkpoint.display().to_string());
+        if models.loaded.len() > 1 {
+            let all = models.loaded.iter();
+            v["ensemble"] = all.map(|l| l.checkpoint.display().to_string()).collect();
+        }
         println!("{v}");
     } else {
         eprintln!("hypotheses written to {}", hyp_path.display());

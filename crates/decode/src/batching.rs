@@ -6,9 +6,11 @@ use std::ops::Range;
 use burn::tensor::Device;
 use nmt_model::{EOS_ID, Transformer};
 
+use crate::Hypothesis;
+use crate::beam::search;
 use crate::config::DecodeConfig;
-use crate::step::length_penalty;
-use crate::{Hypothesis, beam_search, greedy};
+use crate::greedy::greedy_ensemble;
+use crate::step::{TopK, length_penalty};
 
 /// Source length as the length limit sees it: without a trailing `</s>`.
 pub fn source_len(src: &[u32]) -> usize {
@@ -59,6 +61,23 @@ pub fn translate(
     cfg: &DecodeConfig,
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
+    translate_ensemble(&[model], sources, cfg, device)
+}
+
+/// [`translate`] with an ensemble: every step scores the next token by the mean of the
+/// models' distributions (fairseq's, Marian's and OpenNMT's ensembles), with each model
+/// encoding the source itself. The models must share the target vocabulary (in practice, the
+/// tokenizer: checkpoints of one run, or runs trained with the same tokenizer); outputs are
+/// limited by the shortest position table among them. One model gives [`translate`]'s results.
+///
+/// Panics if `models` is empty or their target vocabularies differ in size.
+pub fn translate_ensemble(
+    models: &[&Transformer],
+    sources: &[Vec<u32>],
+    cfg: &DecodeConfig,
+    device: &Device,
+) -> Vec<Vec<Hypothesis>> {
+    crate::ensemble::check(models);
     let beam = cfg.beam_width();
     let nbest = cfg.nbest_count();
     let mut results: Vec<Vec<Hypothesis>> = vec![Vec::new(); sources.len()];
@@ -78,7 +97,7 @@ pub fn translate(
         let src: Vec<Vec<u32>> = ids.iter().map(|&i| sources[i].clone()).collect();
         let max_lens: Vec<usize> = src.iter().map(|s| cfg.max_len(source_len(s))).collect();
         let decoded: Vec<Vec<Hypothesis>> = if beam == 1 {
-            greedy(model, &src, &max_lens, device)
+            greedy_ensemble(models, &src, &max_lens, device)
                 .into_iter()
                 .map(|mut h| {
                     h.score = h.log_prob / length_penalty(h.tokens.len() + 1, cfg.lenpen);
@@ -86,7 +105,16 @@ pub fn translate(
                 })
                 .collect()
         } else {
-            beam_search(model, &src, &max_lens, beam, cfg.lenpen, nbest, device)
+            search(
+                models,
+                &src,
+                &max_lens,
+                beam,
+                cfg.lenpen,
+                nbest,
+                device,
+                TopK::for_device(device),
+            )
         };
         for (&i, hyps) in ids.iter().zip(decoded) {
             results[i] = hyps;

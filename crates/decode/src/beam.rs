@@ -27,6 +27,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use nmt_model::{BOS_ID, EOS_ID, Transformer};
 
 use crate::Hypothesis;
+use crate::ensemble::EnsembleCache;
 use crate::step::{TopK, VocabMasks, capped, ids_1d, length_penalty, source_batch};
 
 /// One live row of the beam.
@@ -82,7 +83,7 @@ pub fn beam_search(
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
     search(
-        model,
+        &[model],
         src,
         max_lens,
         beam,
@@ -93,9 +94,11 @@ pub fn beam_search(
     )
 }
 
+/// The search itself, over one model or an ensemble (see `ensemble.rs`): the same search, with
+/// each step's distribution the mean of the models'.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
-    model: &Transformer,
+    models: &[&Transformer],
     src: &[Vec<u32>],
     max_lens: &[usize],
     beam: usize,
@@ -115,11 +118,10 @@ pub(crate) fn search(
     if n == 0 {
         return Vec::new();
     }
-    let max_lens = capped(model, max_lens);
-    let masks = VocabMasks::new(model.tgt_vocab_size(), device);
+    let mut cache = EnsembleCache::start(models, source_batch(src, device));
+    let max_lens = capped(models, max_lens);
+    let masks = VocabMasks::new(models[0].tgt_vocab_size(), device);
     let vocab = masks.vocab;
-    let (memory, src_pad, _) = model.encode(source_batch(src, device), false);
-    let mut cache = model.start_decoding(memory, src_pad);
 
     let mut finished: Vec<Finished> = (0..n).map(|_| Finished::default()).collect();
     // Sentences still decoding, and their rows: rows[i * per + j] is slot j of alive[i].
@@ -134,7 +136,7 @@ pub(crate) fn search(
     let mut step = 0;
     while !alive.is_empty() {
         let last: Vec<i64> = rows.iter().map(|r| r.last).collect();
-        let (logits, _) = model.decode_step(ids_1d(&last, device), &mut cache, false);
+        let (log_probs, _) = cache.step(models, ids_1d(&last, device), false);
         let forced: Vec<bool> = alive
             .iter()
             .flat_map(|&s| std::iter::repeat_n(step >= max_lens[s], per))
@@ -142,7 +144,7 @@ pub(crate) fn search(
         let running: Vec<f32> = rows.iter().map(|r| r.log_prob).collect();
         let running = Tensor::<2>::from_data(TensorData::new(running, [rows.len(), 1]), device);
         let candidates =
-            (masks.log_probs(logits, &forced) + running).reshape([alive.len(), per * vocab]);
+            (masks.mask(log_probs, &forced) + running).reshape([alive.len(), per * vocab]);
         let k = (2 * beam).min(per * vocab);
         let (values, indices) = topk.select(candidates, k);
 
@@ -246,8 +248,8 @@ mod tests {
         let model = nmt_model::seeded(&device, 5, || cfg.init(30, 30, &device).unwrap());
         let src = vec![vec![5, 9, 12, 2], vec![7, 2], vec![3, 4, 5, 6, 7, 8, 2]];
         let max_lens = [6, 3, 9];
-        let host = search(&model, &src, &max_lens, 4, 0.6, 4, &device, TopK::Host);
-        let dev = search(&model, &src, &max_lens, 4, 0.6, 4, &device, TopK::Device);
+        let host = search(&[&model], &src, &max_lens, 4, 0.6, 4, &device, TopK::Host);
+        let dev = search(&[&model], &src, &max_lens, 4, 0.6, 4, &device, TopK::Device);
         assert_eq!(host.len(), 3);
         for (h, d) in host.iter().zip(&dev) {
             assert_eq!(h.len(), 4);

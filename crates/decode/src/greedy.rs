@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 use nmt_model::{BOS_ID, EOS_ID, StepAttention, Transformer};
 
 use crate::Hypothesis;
+use crate::ensemble::EnsembleCache;
 use crate::step::{VocabMasks, capped, floats, ids_1d, ints, source_batch};
 
 /// Greedy decoding of one batch. `src[i]` are source ids (normally ending with `</s>`),
@@ -17,7 +18,18 @@ pub fn greedy(
     max_lens: &[usize],
     device: &Device,
 ) -> Vec<Hypothesis> {
-    run(model, src, max_lens, device, false).0
+    run(&[model], src, max_lens, device, false).0
+}
+
+/// [`greedy`] with an ensemble: each step takes the most probable token under the mean of the
+/// models' distributions (see `ensemble.rs`). One model gives exactly [`greedy`]'s results.
+pub(crate) fn greedy_ensemble(
+    models: &[&Transformer],
+    src: &[Vec<u32>],
+    max_lens: &[usize],
+    device: &Device,
+) -> Vec<Hypothesis> {
+    run(models, src, max_lens, device, false).0
 }
 
 /// Greedy decoding of one sentence that also records the attention of every step: element `t`
@@ -34,12 +46,12 @@ pub fn greedy_with_attention(
     max_len: usize,
     device: &Device,
 ) -> (Hypothesis, Vec<StepAttention>) {
-    let (mut hyps, steps) = run(model, &[src.to_vec()], &[max_len], device, true);
+    let (mut hyps, steps) = run(&[model], &[src.to_vec()], &[max_len], device, true);
     (hyps.remove(0), steps)
 }
 
 fn run(
-    model: &Transformer,
+    models: &[&Transformer],
     src: &[Vec<u32>],
     max_lens: &[usize],
     device: &Device,
@@ -56,10 +68,9 @@ fn run(
     if n == 0 {
         return (hyps, attention);
     }
-    let max_lens = capped(model, max_lens);
-    let masks = VocabMasks::new(model.tgt_vocab_size(), device);
-    let (memory, src_pad, _) = model.encode(source_batch(src, device), false);
-    let mut cache = model.start_decoding(memory, src_pad);
+    let mut cache = EnsembleCache::start(models, source_batch(src, device));
+    let max_lens = capped(models, max_lens);
+    let masks = VocabMasks::new(models[0].tgt_vocab_size(), device);
 
     // Row r of the cache decodes sentence alive[r]; last[r] is its previous output.
     let mut alive: Vec<usize> = (0..n).collect();
@@ -67,12 +78,12 @@ fn run(
     let mut log_probs = vec![0f64; n];
     let mut step = 0;
     while !alive.is_empty() {
-        let (logits, att) = model.decode_step(ids_1d(&last, device), &mut cache, record);
+        let (next, att) = cache.step(models, ids_1d(&last, device), record);
         if record {
             attention.push(att);
         }
         let forced: Vec<bool> = alive.iter().map(|&s| step >= max_lens[s]).collect();
-        let (values, tokens) = masks.log_probs(logits, &forced).max_dim_with_indices(1);
+        let (values, tokens) = masks.mask(next, &forced).max_dim_with_indices(1);
         let (values, tokens) = (floats(values), ints(tokens));
         let mut keep = Vec::with_capacity(alive.len());
         for (row, &s) in alive.iter().enumerate() {
@@ -116,7 +127,7 @@ pub fn greedy_uncached(
     if n == 0 {
         return hyps;
     }
-    let max_lens = capped(model, max_lens);
+    let max_lens = capped(&[model], max_lens);
     let masks = VocabMasks::new(model.tgt_vocab_size(), device);
     let src = source_batch(src, device);
     // prefixes[s]: <s> and the outputs so far; finished rows keep being fed (and ignored).

@@ -2,7 +2,8 @@
 //! the model's incremental-decoding cache ([`nmt_model::DecoderCache`]).
 //!
 //! - [`translate`]: any number of sentences, sorted into token-budget batches, results in input
-//!   order; what validation, `nmt translate` and `nmt eval` call.
+//!   order; what validation, `nmt translate` and `nmt eval` call. [`translate_ensemble`] does
+//!   the same with several models whose next-token distributions are averaged.
 //! - [`greedy`] and [`beam_search`]: one batch each. Finished sentences leave the batch (their
 //!   cache rows are dropped), so late steps only pay for the sentences still running.
 //! - [`greedy_with_attention`]: one sentence, with every step's attention weights.
@@ -17,12 +18,13 @@
 mod batching;
 mod beam;
 mod config;
+mod ensemble;
 mod greedy;
 mod step;
 
 use serde::{Deserialize, Serialize};
 
-pub use batching::{source_len, token_batches, translate};
+pub use batching::{source_len, token_batches, translate, translate_ensemble};
 pub use beam::beam_search;
 pub use config::DecodeConfig;
 pub use greedy::{greedy, greedy_uncached, greedy_with_attention};

@@ -40,9 +40,9 @@ pub(crate) fn model_max_len(model: &Transformer) -> usize {
     table.saturating_sub(1)
 }
 
-/// Per-sentence limits, capped by the model's positions.
-pub(crate) fn capped(model: &Transformer, max_lens: &[usize]) -> Vec<usize> {
-    let cap = model_max_len(model);
+/// Per-sentence limits, capped by the position tables of every model decoding.
+pub(crate) fn capped(models: &[&Transformer], max_lens: &[usize]) -> Vec<usize> {
+    let cap = models.iter().map(|m| model_max_len(m)).min().unwrap_or(0);
     max_lens.iter().map(|&m| m.min(cap)).collect()
 }
 
@@ -68,16 +68,21 @@ impl VocabMasks {
         }
     }
 
-    /// Log-softmax of `logits` `[rows, vocab]` with `<pad>`/`<s>` at -inf, and every token but
-    /// `</s>` at -inf in the rows flagged in `forced` (those at their length limit).
+    /// Log-softmax of `logits` `[rows, vocab]`, masked as by [`Self::mask`].
     pub fn log_probs(&self, logits: Tensor<2>, forced: &[bool]) -> Tensor<2> {
+        self.mask(log_softmax(logits, 1), forced)
+    }
+
+    /// `log_probs` `[rows, vocab]` with `<pad>`/`<s>` at -inf, and every token but `</s>` at
+    /// -inf in the rows flagged in `forced` (those at their length limit).
+    pub fn mask(&self, log_probs: Tensor<2>, forced: &[bool]) -> Tensor<2> {
         let rows = forced.len();
         let shape = [rows, self.vocab];
         let mut mask = self.special.clone().expand(shape);
         if forced.iter().all(|&f| f) {
             mask = mask.bool_or(self.not_eos.clone().expand(shape));
         } else if forced.iter().any(|&f| f) {
-            let device = logits.device();
+            let device = log_probs.device();
             let rows_mask =
                 Tensor::<2, Bool>::from_data(TensorData::new(forced.to_vec(), [rows, 1]), &device);
             mask = mask.bool_or(
@@ -86,7 +91,7 @@ impl VocabMasks {
                     .bool_and(self.not_eos.clone().expand(shape)),
             );
         }
-        log_softmax(logits, 1).mask_fill(mask, f32::NEG_INFINITY)
+        log_probs.mask_fill(mask, f32::NEG_INFINITY)
     }
 }
 

@@ -25,5 +25,5 @@ pub use loss::{LossSums, label_smoothed_loss};
 pub use metrics_log::MetricsLog;
 pub use trainer::{TrainOptions, TrainOutcome, batch_tensors, train};
 pub use translate::{
-    LoadedModel, encode_sources, evaluate, load_checkpoint, score, translate_lines,
+    LoadedModel, encode_sources, evaluate, load_checkpoint, load_ensemble, score, translate_lines,
 };

@@ -268,7 +268,7 @@ fn validate(
         tokens += batch.tgt_tokens;
     }
     let hyps: Vec<String> = translate_lines(
-        model,
+        &[model],
         &data.vocab,
         &valid.src,
         &cfg.decode,
@@ -643,7 +643,7 @@ fn run_test(
     let text = read_parallel(&src_path, &ref_path)?;
     let loaded = translate::load_checkpoint(run_dir, "best", device)?;
     let (hyps, bleu, chrf) = evaluate(
-        &loaded.model,
+        &[&loaded.model],
         &loaded.vocab,
         &text.src,
         &text.tgt,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use nmt_data::Vocabularies;
-use nmt_decode::{DecodeConfig, Hypothesis, translate};
+use nmt_decode::{DecodeConfig, Hypothesis, translate_ensemble};
 use nmt_metrics::{BleuConfig, BleuScore, ChrfConfig, ChrfScore, corpus_bleu, corpus_chrf};
 use nmt_model::{EOS_ID, Transformer};
 
@@ -50,6 +50,41 @@ pub fn load_checkpoint(run_dir: &Path, spec: &str, device: &Device) -> Result<Lo
     })
 }
 
+/// Loads the checkpoints `specs` of `run_dir` (each as [`load_checkpoint`] reads it) to decode
+/// as an ensemble. They must share their tokenizers, so that ids mean the same to every model:
+/// checkpoints of one run, or of runs trained with the same tokenizer.
+pub fn load_ensemble(
+    run_dir: &Path,
+    specs: &[String],
+    device: &Device,
+) -> Result<Vec<LoadedModel>> {
+    anyhow::ensure!(!specs.is_empty(), "no checkpoint to load");
+    let mut loaded: Vec<LoadedModel> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let next = load_checkpoint(run_dir, spec, device)?;
+        if let Some(first) = loaded.first()
+            && !same_tokenizers(&first.vocab, &next.vocab)?
+        {
+            anyhow::bail!(
+                "cannot ensemble {} with {}: their tokenizers differ, so the same id means                  different subwords to each model (ensemble checkpoints of one run, or runs                  trained with the same tokenizer)",
+                next.checkpoint.display(),
+                first.checkpoint.display()
+            );
+        }
+        loaded.push(next);
+    }
+    Ok(loaded)
+}
+
+fn same_tokenizers(a: &Vocabularies, b: &Vocabularies) -> Result<bool> {
+    let json = |t: &nmt_data::SubwordTokenizer| {
+        t.inner()
+            .to_string(false)
+            .map_err(|e| anyhow::anyhow!("cannot serialise a tokenizer: {e}"))
+    };
+    Ok(json(&a.src)? == json(&b.src)? && json(&a.tgt)? == json(&b.tgt)?)
+}
+
 /// Source ids for the model: subwords (cut to what the position table holds) and `</s>`.
 /// An empty line stays empty, and the decoder returns an empty translation for it.
 pub fn encode_sources(
@@ -71,9 +106,11 @@ pub fn encode_sources(
         .collect()
 }
 
-/// Translates `lines`, returning the n-best hypotheses of each (best first) as ids and text.
+/// Translates `lines` with one model, or with an ensemble when `models` holds several (see
+/// [`nmt_decode::translate_ensemble`]), returning the n-best hypotheses of each (best first)
+/// as ids and text.
 pub fn translate_lines(
-    model: &Transformer,
+    models: &[&Transformer],
     vocab: &Vocabularies,
     lines: &[String],
     cfg: &DecodeConfig,
@@ -81,7 +118,7 @@ pub fn translate_lines(
     device: &Device,
 ) -> Vec<Vec<(String, Hypothesis)>> {
     let sources = encode_sources(vocab, lines, max_positions);
-    translate(model, &sources, cfg, device)
+    translate_ensemble(models, &sources, cfg, device)
         .into_iter()
         .map(|nbest| {
             nbest
@@ -100,9 +137,10 @@ pub fn score(hyps: &[String], refs: &[String]) -> Result<(BleuScore, ChrfScore)>
     Ok((bleu, chrf))
 }
 
-/// Translates and scores: what `nmt eval` and the end of training run.
+/// Translates (with one model or an ensemble) and scores: what `nmt eval` and the end of
+/// training run.
 pub fn evaluate(
-    model: &Transformer,
+    models: &[&Transformer],
     vocab: &Vocabularies,
     sources: &[String],
     references: &[String],
@@ -116,7 +154,7 @@ pub fn evaluate(
         sources.len(),
         references.len()
     );
-    let hyps: Vec<String> = translate_lines(model, vocab, sources, cfg, max_positions, device)
+    let hyps: Vec<String> = translate_lines(models, vocab, sources, cfg, max_positions, device)
         .into_iter()
         .map(|mut nbest| nbest.swap_remove(0).0)
         .collect();

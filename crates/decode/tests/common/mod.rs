@@ -154,7 +154,7 @@ pub fn exhaustive(
 /// Log-probabilities `[prefix][vocab]` of the token after each of `prefixes` (same length),
 /// from one teacher-forced pass without the cache, masked as decoding masks them: `<pad>` and
 /// `<s>` never, and only `</s>` once `forced`.
-fn next_log_probs(
+pub fn next_log_probs(
     model: &Transformer,
     src: &[u32],
     prefixes: &[Vec<u32>],
@@ -203,11 +203,27 @@ pub fn reference_beam(
     lenpen: f64,
     device: &Device,
 ) -> Vec<Hypothesis> {
+    reference_beam_with(
+        |prefixes, forced| next_log_probs(model, src, prefixes, forced, device),
+        max_len,
+        beam,
+        lenpen,
+    )
+}
+
+/// [`reference_beam`] over any next-token scorer: `next(prefixes, forced)` gives the masked
+/// log-probabilities `[prefix][vocab]` of the token after each prefix.
+pub fn reference_beam_with(
+    next: impl Fn(&[Vec<u32>], bool) -> Vec<Vec<f32>>,
+    max_len: usize,
+    beam: usize,
+    lenpen: f64,
+) -> Vec<Hypothesis> {
     let mut live: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
     let mut finished: Vec<Hypothesis> = Vec::new();
     for step in 0.. {
         let prefixes: Vec<Vec<u32>> = live.iter().map(|(p, _)| p.clone()).collect();
-        let lps = next_log_probs(model, src, &prefixes, step >= max_len, device);
+        let lps = next(&prefixes, step >= max_len);
         let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
         for (i, (_, running)) in live.iter().enumerate() {
             for (t, &lp) in lps[i].iter().enumerate() {
