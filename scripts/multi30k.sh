@@ -8,8 +8,10 @@
 # Environment: NMT_BIN (a built nmt to use instead of building one), RUN_DIR (where the run
 # lives, runs/multi30k-<pair>; set it to keep several runs side by side), BEAM (5), LENPENS (the
 # length penalties to try on validation, "0.6 1.0"), AVERAGE (how many of the last checkpoints
-# to average, each count one candidate, "3 5"), and RAYON_NUM_THREADS for the
-# flex backend's threads (docs/results.md: one direction at a time, 2 threads).
+# to average, each count one candidate, "3 5"), ENSEMBLE (how many of the last checkpoints to
+# decode as an ensemble, each count one candidate; none by default: an ensemble of N decodes
+# N times slower), and RAYON_NUM_THREADS for the flex backend's threads (docs/results.md: one
+# direction at a time, 2 threads).
 #
 # With LOCAL_MULTI30K_DIR (on our machines ../shared/data/multi30k) nothing is downloaded.
 # Training resumes if the run directory already holds a run, so the script can be rerun
@@ -32,6 +34,7 @@ run=${RUN_DIR:-runs/multi30k-$pair}
 beam=${BEAM:-5}
 read -r -a lenpens <<<"${LENPENS:-0.6 1.0}"
 read -r -a averages <<<"${AVERAGE:-3 5}"
+read -r -a ensembles <<<"${ENSEMBLE:-}"
 
 scripts/get-multi30k.sh ${local_dir:+"$local_dir"}
 if [ -z "${NMT_BIN:-}" ]; then cargo build --release; fi
@@ -44,8 +47,10 @@ start=$(date +%s)
 echo "training wall time this sitting: $(( $(date +%s) - start )) s (total: $(python3 -c "import json;print(round(json.load(open('$run/checkpoints/'+open('$run/checkpoints/latest').read().strip()+'/state.json'))['elapsed_s']))") s)"
 
 # Which checkpoint and length penalty to report is decided on the validation set, never on
-# test: the best checkpoint by validation BLEU, or the average of the last N checkpoints for
-# each N in $AVERAGE, each with every length penalty in $LENPENS, by beam-search BLEU on all of val.
+# test: the best checkpoint by validation BLEU, the average of the last N checkpoints for each N
+# in $AVERAGE, or the ensemble of the last N for each N in $ENSEMBLE, each with every length
+# penalty in $LENPENS, by beam-search BLEU on all of val. A candidate is one or more checkpoint
+# paths joined by "|" (an ensemble), passed as one --checkpoint each.
 zcat "data/multi30k/val.$src.gz" > "$run/val.$src"
 zcat "data/multi30k/val.$tgt.gz" > "$run/val.$tgt"
 candidates=(best)
@@ -58,9 +63,20 @@ done
 chosen=best
 lenpen=${lenpens[0]}
 chosen_bleu=-1
+for n in "${ensembles[@]}"; do
+  if [ "$n" -gt 1 ] && [ "$count" -ge "$n" ]; then
+    candidates+=("$(ls -d "$run"/checkpoints/step-* | sort | tail -n "$n" | paste -sd '|')")
+  fi
+done
+checkpoint_flags() {
+  local parts c
+  IFS='|' read -r -a parts <<<"$1"
+  for c in "${parts[@]}"; do printf '%s\0%s\0' --checkpoint "$c"; done
+}
 for ckpt in $(printf '%s\n' "${candidates[@]}" | awk '!seen[$0]++'); do
+  mapfile -d '' -t flags < <(checkpoint_flags "$ckpt")
   for lp in "${lenpens[@]}"; do
-    "$nmt" translate --run "$run" --checkpoint "$ckpt" --beam "$beam" --lenpen "$lp" \
+    "$nmt" translate --run "$run" "${flags[@]}" --beam "$beam" --lenpen "$lp" \
       --input "$run/val.$src" --output "$run/val.hyp"
     bleu=$("$nmt" score --hyp "$run/val.hyp" --ref "$run/val.$tgt" --metrics bleu --json |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["bleu"])')
@@ -79,7 +95,8 @@ for split in test_2016_flickr test_2017_flickr; do
   zcat "data/multi30k/$split.$src.gz" > "$run/$split.$src"
   zcat "data/multi30k/$split.$tgt.gz" > "$run/$split.$tgt"
   echo "== $pair $split, checkpoint $chosen, beam $beam, lenpen $lenpen"
-  "$nmt" translate --run "$run" --checkpoint "$chosen" --beam "$beam" --lenpen "$lenpen" \
+  mapfile -d '' -t flags < <(checkpoint_flags "$chosen")
+  "$nmt" translate --run "$run" "${flags[@]}" --beam "$beam" --lenpen "$lenpen" \
     --input "$run/$split.$src" --output "$run/$split.hyp"
   "$nmt" score --hyp "$run/$split.hyp" --ref "$run/$split.$tgt"
   echo "lowercased:"
