@@ -104,9 +104,10 @@ fn quickstart_trains_translates_and_scores() {
     assert_eq!(lines[1], "");
     assert!(!lines[0].is_empty() && !lines[2].is_empty());
 
-    // eval reproduces the training run's test score through the same code path.
-    let out = ok(nmt()
-        .args([
+    // eval (with `--checkpoint` once per name given; none: the default, `best`) prints JSON.
+    let eval_json = |checkpoints: &[&str]| -> Value {
+        let mut cmd = nmt();
+        cmd.args([
             "eval",
             "--json",
             "--src",
@@ -115,8 +116,15 @@ fn quickstart_trains_translates_and_scores() {
             "data/quickstart/test.de",
             "--run",
         ])
-        .arg(&run));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .arg(&run);
+        for c in checkpoints {
+            cmd.args(["--checkpoint", c]);
+        }
+        serde_json::from_slice(&ok(&mut cmd).stdout).unwrap()
+    };
+
+    // eval reproduces the training run's test score through the same code path.
+    let report = eval_json(&[]);
     assert!((report["bleu"].as_f64().unwrap() - test_bleu).abs() < 1e-9);
     assert_eq!(
         report["signature"],
@@ -140,23 +148,6 @@ fn quickstart_trains_translates_and_scores() {
     // (Last: eval below rewrites the hypotheses file scored above.)
     // An ensemble of a checkpoint with itself is that checkpoint (the mean of two equal
     // distributions); an ensemble of two checkpoints decodes and reports both.
-    let eval_json = |checkpoints: &[&str]| -> Value {
-        let mut cmd = nmt();
-        cmd.args([
-            "eval",
-            "--json",
-            "--src",
-            "data/quickstart/test.en",
-            "--ref",
-            "data/quickstart/test.de",
-            "--run",
-        ])
-        .arg(&run);
-        for c in checkpoints {
-            cmd.args(["--checkpoint", c]);
-        }
-        serde_json::from_slice(&ok(&mut cmd).stdout).unwrap()
-    };
     let twice = eval_json(&["best", "best"]);
     assert!((twice["bleu"].as_f64().unwrap() - test_bleu).abs() < 0.5);
     assert_eq!(twice["ensemble"].as_array().unwrap().len(), 2);

@@ -7,10 +7,10 @@ use burn::tensor::Device;
 use nmt_model::{EOS_ID, Transformer};
 
 use crate::Hypothesis;
-use crate::beam::search;
+use crate::beam::beam_search_ensemble;
 use crate::config::DecodeConfig;
 use crate::greedy::greedy_ensemble;
-use crate::step::{TopK, length_penalty};
+use crate::step::length_penalty;
 
 /// Source length as the length limit sees it: without a trailing `</s>`.
 pub fn source_len(src: &[u32]) -> usize {
@@ -105,16 +105,7 @@ pub fn translate_ensemble(
                 })
                 .collect()
         } else {
-            search(
-                models,
-                &src,
-                &max_lens,
-                beam,
-                cfg.lenpen,
-                nbest,
-                device,
-                TopK::for_device(device),
-            )
+            beam_search_ensemble(models, &src, &max_lens, beam, cfg.lenpen, nbest, device)
         };
         for (&i, hyps) in ids.iter().zip(decoded) {
             results[i] = hyps;

@@ -82,20 +82,25 @@ pub fn beam_search(
     nbest: usize,
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
-    search(
-        &[model],
-        src,
-        max_lens,
-        beam,
-        lenpen,
-        nbest,
-        device,
-        TopK::for_device(device),
-    )
+    beam_search_ensemble(&[model], src, max_lens, beam, lenpen, nbest, device)
 }
 
-/// The search itself, over one model or an ensemble (see `ensemble.rs`): the same search, with
-/// each step's distribution the mean of the models'.
+/// [`beam_search`] with an ensemble: each step's distribution is the mean of the models' (see
+/// `ensemble.rs`). One model gives exactly [`beam_search`]'s results.
+pub(crate) fn beam_search_ensemble(
+    models: &[&Transformer],
+    src: &[Vec<u32>],
+    max_lens: &[usize],
+    beam: usize,
+    lenpen: f64,
+    nbest: usize,
+    device: &Device,
+) -> Vec<Vec<Hypothesis>> {
+    let topk = TopK::for_device(device);
+    search(models, src, max_lens, beam, lenpen, nbest, device, topk)
+}
+
+/// The search itself, with the top-k selection given (the tests compare host and device).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     models: &[&Transformer],

@@ -12,9 +12,9 @@ use nmt_model::{DecoderCache, StepAttention, Transformer};
 pub(crate) struct EnsembleCache(Vec<DecoderCache>);
 
 impl EnsembleCache {
-    /// Encodes `src` `[batch, src_len]` with every model and prepares its cache.
+    /// Encodes `src` `[batch, src_len]` with every model and prepares its cache. The models
+    /// were checked once, by [`check`], before the first batch.
     pub fn start(models: &[&Transformer], src: Tensor<2, Int>) -> Self {
-        check(models);
         Self(
             models
                 .iter()

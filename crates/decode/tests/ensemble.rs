@@ -4,26 +4,11 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{EOS, alternating_model, next_log_probs, reference_beam_with, source};
+use common::{
+    EOS, alternating_model, assert_same_list, next_log_probs, reference_beam_with, source,
+};
 use nmt_decode::{DecodeConfig, Hypothesis, translate, translate_ensemble};
 use nmt_model::Transformer;
-
-fn assert_same(got: &[Hypothesis], want: &[Hypothesis], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
-    for (rank, (a, b)) in got.iter().zip(want).enumerate() {
-        assert_eq!(a.tokens, b.tokens, "{what}, rank {rank}: tokens");
-        assert!(
-            (a.log_prob - b.log_prob).abs() < 1e-4,
-            "{what}, rank {rank}: log-probs {} vs {}",
-            a.log_prob,
-            b.log_prob
-        );
-        assert!(
-            (a.score - b.score).abs() < 1e-4,
-            "{what}, rank {rank}: score"
-        );
-    }
-}
 
 /// Sources of mixed lengths, an empty one among them.
 fn sources(vocab: usize) -> Vec<Vec<u32>> {
@@ -85,7 +70,7 @@ fn an_ensemble_of_copies_decodes_as_the_model_alone() {
             let alone = translate(&model, &src, &cfg, &device);
             let copies = translate_ensemble(&[&model, &model, &model], &src, &cfg, &device);
             for (i, (a, c)) in alone.iter().zip(&copies).enumerate() {
-                assert_same(c, a, &format!("seed {seed} beam {beam} sentence {i}"));
+                assert_same_list(c, a, &format!("seed {seed} beam {beam} sentence {i}"));
             }
         }
     }
@@ -123,7 +108,7 @@ fn an_ensemble_searches_the_mean_of_the_distributions() {
                 beam,
                 lenpen,
             );
-            assert_same(&got[i], &want, &what);
+            assert_same_list(&got[i], &want, &what);
             assert!(got[i].iter().all(|h| !h.tokens.contains(&EOS)), "{what}");
             for (m, single) in singles.iter().enumerate() {
                 differs_from_each[m] |= single[i][0].tokens != got[i][0].tokens;

@@ -5,31 +5,11 @@ mod common;
 
 use burn::tensor::Device;
 use common::{
-    alternating_model, exhaustive, model_with, reference_beam, sharpened_model, source,
-    teacher_forced_log_probs, tiny_config, tiny_model,
+    alternating_model, assert_same, assert_same_list, exhaustive, model_with, reference_beam,
+    sharpened_model, source, teacher_forced_log_probs, tiny_config, tiny_model,
 };
-use nmt_decode::{
-    Hypothesis, beam_search, greedy, greedy_uncached, greedy_with_attention, length_penalty,
-};
+use nmt_decode::{beam_search, greedy, greedy_uncached, greedy_with_attention, length_penalty};
 use nmt_model::{ModelConfig, NormPosition, PositionKind};
-
-fn assert_same_list(got: &[Hypothesis], want: &[Hypothesis], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
-    for (rank, (a, b)) in got.iter().zip(want).enumerate() {
-        assert_same(a, b, &format!("{what}, rank {rank}"));
-        assert!((a.score - b.score).abs() < 1e-4, "{what}, rank {rank}");
-    }
-}
-
-fn assert_same(a: &Hypothesis, b: &Hypothesis, what: &str) {
-    assert_eq!(a.tokens, b.tokens, "{what}: tokens differ");
-    assert!(
-        (a.log_prob - b.log_prob).abs() < 1e-4,
-        "{what}: log-probs {} vs {}",
-        a.log_prob,
-        b.log_prob
-    );
-}
 
 /// Sources of different lengths, with limits that let some sentences run into them.
 fn mixed_batch(vocab: usize) -> (Vec<Vec<u32>>, Vec<usize>) {

@@ -4,22 +4,8 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{EOS, source, tiny_model};
+use common::{EOS, assert_same_list, source, tiny_model};
 use nmt_decode::{DecodeConfig, Hypothesis, beam_search, greedy, length_penalty, translate};
-
-fn close(a: &[Hypothesis], b: &[Hypothesis], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: n-best sizes");
-    for (x, y) in a.iter().zip(b) {
-        assert_eq!(x.tokens, y.tokens, "{what}: tokens");
-        assert!(
-            (x.score - y.score).abs() < 1e-4,
-            "{what}: score {} vs {}",
-            x.score,
-            y.score
-        );
-        assert!((x.log_prob - y.log_prob).abs() < 1e-4, "{what}: log-prob");
-    }
-}
 
 /// A shuffled mix of lengths, including empty sources.
 fn mixed_sources(vocab: usize) -> Vec<Vec<u32>> {
@@ -86,9 +72,9 @@ fn translate_keeps_input_order_and_batching_changes_nothing() {
                     )
                     .remove(0)
                 };
-                close(hyps, &want, &what);
+                assert_same_list(hyps, &want, &what);
                 // And through translate with a single sentence.
-                close(
+                assert_same_list(
                     hyps,
                     &translate(&model, std::slice::from_ref(src), &cfg, &device)[0],
                     &what,

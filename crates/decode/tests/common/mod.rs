@@ -60,6 +60,27 @@ pub fn alternating_model(seed: u64, vocab: usize, device: &Device) -> Transforme
     }
 }
 
+/// Two n-best lists agree: same length; per rank the same tokens, and log-probabilities and
+/// scores within 1e-4.
+pub fn assert_same_list(got: &[Hypothesis], want: &[Hypothesis], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (rank, (a, b)) in got.iter().zip(want).enumerate() {
+        assert_same(a, b, &format!("{what}, rank {rank}"));
+        assert!((a.score - b.score).abs() < 1e-4, "{what}, rank {rank}");
+    }
+}
+
+/// Two hypotheses agree: the same tokens and log-probabilities within 1e-4.
+pub fn assert_same(a: &Hypothesis, b: &Hypothesis, what: &str) {
+    assert_eq!(a.tokens, b.tokens, "{what}: tokens differ");
+    assert!(
+        (a.log_prob - b.log_prob).abs() < 1e-4,
+        "{what}: log-probs {} vs {}",
+        a.log_prob,
+        b.log_prob
+    );
+}
+
 /// A deterministic pseudo-random source of `len` real tokens (ids 3..vocab) plus `</s>`.
 pub fn source(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
     let mut x = seed
