@@ -293,6 +293,40 @@ fn print_config_fills_in_every_default() {
     assert_eq!(resolved["model"]["d_model"].as_integer(), Some(128));
 }
 
+/// The configs we ship are read with the same strict parser and checks as a user's, so a key
+/// renamed in the code (or mistyped in a config) fails here rather than hours into a run.
+#[test]
+fn every_shipped_config_loads() {
+    let mut names = Vec::new();
+    for entry in
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let out = ok(nmt()
+            .arg("train")
+            .arg("--config")
+            .arg(&path)
+            .arg("--print-config"));
+        let resolved: toml::Table =
+            toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            resolved["run"]["dir"].as_str(),
+            Some(format!("runs/{stem}").as_str()),
+            "{}",
+            path.display()
+        );
+        names.push(stem);
+    }
+    names.sort();
+    for expected in ["multi30k-de-en", "multi30k-en-de", "quickstart"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+}
+
 #[test]
 fn score_prints_sacrebleu_lines_each_ending_in_a_newline() {
     let dir = tempfile::tempdir().unwrap();
