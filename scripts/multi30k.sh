@@ -8,8 +8,8 @@
 # Environment: NMT_BIN (a built nmt to use instead of building one), RUN_DIR (where the run
 # lives, runs/multi30k-<pair>; set it to keep several runs side by side), BEAM (5), LENPENS (the
 # length penalties to try on validation: "0.6 1.0" for de-en, "1.0 1.5" for en-de, the grids
-# each direction's figures in docs/results.md were picked with), AVERAGE (how many of the last checkpoints
-# to average, each count one candidate, "3 5"), ENSEMBLE (how many of the last checkpoints to
+# each direction's figures in docs/results.md were picked with), AVERAGE (how many of the last
+# checkpoints to average, each count one candidate, "3 5"), ENSEMBLE (how many of the last checkpoints to
 # decode as an ensemble, each count one candidate; none by default: an ensemble of N decodes
 # N times slower), and RAYON_NUM_THREADS for the flex backend's threads (docs/results.md: one
 # direction at a time, 2 threads).
