@@ -241,6 +241,11 @@ fn config_errors_name_the_key_and_line() {
         err.contains("train.min_lr must be in [0, train.lr"),
         "{err}"
     );
+    let err = train_failure(&cfg, &["--set", "decode.coverage_penalty=-0.2"]);
+    assert!(
+        err.contains("decode.coverage_penalty must be a finite number >= 0"),
+        "{err}"
+    );
 
     // A corpus whose sides differ in length names both files and both counts.
     let src = dir.path().join("bad.en");

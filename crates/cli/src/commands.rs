@@ -103,6 +103,9 @@ struct DecodeArgs {
     /// Length penalty alpha.
     #[arg(long)]
     lenpen: Option<f64>,
+    /// Coverage penalty beta (beam search; 0 = off).
+    #[arg(long)]
+    coverage_penalty: Option<f64>,
     /// Hypotheses per sentence.
     #[arg(long)]
     nbest: Option<usize>,
@@ -127,6 +130,9 @@ impl DecodeArgs {
         if let Some(l) = self.lenpen {
             cfg.lenpen = l;
         }
+        if let Some(c) = self.coverage_penalty {
+            cfg.coverage_penalty = c;
+        }
         if let Some(n) = self.nbest {
             cfg.nbest = n;
         }
@@ -135,6 +141,9 @@ impl DecodeArgs {
         }
         if cfg.beam == 0 || cfg.nbest == 0 || cfg.nbest > cfg.beam {
             bail!("need --beam >= 1 and 1 <= --nbest <= --beam");
+        }
+        if !(cfg.coverage_penalty.is_finite() && cfg.coverage_penalty >= 0.0) {
+            bail!("--coverage-penalty must be a finite number >= 0 (0 = off)");
         }
         Ok(cfg)
     }

@@ -10,7 +10,7 @@ use crate::Hypothesis;
 use crate::beam::beam_search_ensemble;
 use crate::config::DecodeConfig;
 use crate::greedy::greedy_ensemble;
-use crate::step::length_penalty;
+use crate::step::{Scoring, length_penalty};
 
 /// Source length as the length limit sees it: without a trailing `</s>`.
 pub fn source_len(src: &[u32]) -> usize {
@@ -105,7 +105,11 @@ pub fn translate_ensemble(
                 })
                 .collect()
         } else {
-            beam_search_ensemble(models, &src, &max_lens, beam, cfg.lenpen, nbest, device)
+            let scoring = Scoring {
+                lenpen: cfg.lenpen,
+                coverage: cfg.coverage_penalty,
+            };
+            beam_search_ensemble(models, &src, &max_lens, beam, scoring, nbest, device)
         };
         for (&i, hyps) in ids.iter().zip(decoded) {
             results[i] = hyps;

@@ -10,25 +10,32 @@
 //! top `2 * beam` of its `rows * vocab` candidates, read back once. Walking them best first:
 //! - a `</s>` candidate ranked among the first `beam` becomes a finished hypothesis, scored
 //!   `log_prob / ((5 + len) / 6)^lenpen` with `len` = its tokens + 1 for the `</s>` (fairseq
-//!   counts the `</s>` step too); a `</s>` ranked lower is pruned, exactly as a lower-ranked
-//!   token would be (this is fairseq's rule, and what makes beam 1 equal greedy decoding);
+//!   counts the `</s>` step too), plus the coverage penalty if one is set; a `</s>` ranked
+//!   lower is pruned, exactly as a lower-ranked token would be (this is fairseq's rule, and
+//!   what makes beam 1 equal greedy decoding);
 //! - any other candidate continues, until `beam` continuations are found.
 //!
 //! A sentence is done at its length limit (where `</s>` is forced, so its live hypotheses are
 //! finalized with their real `</s>` log-probability), or when it holds `beam` finished
 //! hypotheses and its best live hypothesis, scored as if it ended at its current length, does
-//! not beat the worst of them. With `lenpen = 0` that test is exact (log-probabilities only
-//! fall); with `lenpen > 0` it is the usual heuristic (Hugging Face's `early_stopping=False`),
-//! since a strict bound would keep nearly every sentence running to its length limit.
+//! not beat the worst of them. With `lenpen = 0` and no coverage penalty that test is exact
+//! (log-probabilities only fall); otherwise it is the usual heuristic (Hugging Face's
+//! `early_stopping=False`), since a strict bound would keep nearly every sentence running to
+//! its length limit.
 //! Done sentences leave the batch: their rows are dropped from the cache in the same gather
 //! that reorders the surviving rows by parent beam.
+//!
+//! Coverage penalty (`coverage > 0`, GNMT's): every row also carries the attention each source
+//! token has received so far (the last decoder layer's cross-attention, averaged over heads),
+//! reordered with its parent like the tokens. It only changes how finished hypotheses are
+//! ranked (and so when a sentence is done), not which continuations are kept, as in OpenNMT.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use nmt_model::{BOS_ID, EOS_ID, Transformer};
 
 use crate::Hypothesis;
 use crate::ensemble::EnsembleCache;
-use crate::step::{TopK, VocabMasks, capped, ids_1d, length_penalty, source_batch};
+use crate::step::{Scoring, TopK, VocabMasks, capped, floats, ids_1d, source_batch};
 
 /// One live row of the beam.
 #[derive(Debug, Clone)]
@@ -38,6 +45,9 @@ struct Row {
     log_prob: f32,
     /// The token this row feeds to the next step.
     last: i64,
+    /// Attention each source token has received over this row's steps (empty without a
+    /// coverage penalty, and before the first step).
+    coverage: Vec<f32>,
 }
 
 impl Row {
@@ -46,6 +56,7 @@ impl Row {
             tokens: Vec::new(),
             log_prob: f32::NEG_INFINITY,
             last: EOS_ID as i64,
+            coverage: Vec::new(),
         }
     }
 }
@@ -82,22 +93,27 @@ pub fn beam_search(
     nbest: usize,
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
-    beam_search_ensemble(&[model], src, max_lens, beam, lenpen, nbest, device)
+    let scoring = Scoring {
+        lenpen,
+        coverage: 0.0,
+    };
+    beam_search_ensemble(&[model], src, max_lens, beam, scoring, nbest, device)
 }
 
-/// [`beam_search`] with an ensemble: each step's distribution is the mean of the models' (see
-/// `ensemble.rs`). One model gives exactly [`beam_search`]'s results.
+/// [`beam_search`] with an ensemble (each step's distribution is the mean of the models', see
+/// `ensemble.rs`) and a coverage penalty if `scoring` sets one. One model and no coverage
+/// penalty give exactly [`beam_search`]'s results.
 pub(crate) fn beam_search_ensemble(
     models: &[&Transformer],
     src: &[Vec<u32>],
     max_lens: &[usize],
     beam: usize,
-    lenpen: f64,
+    scoring: Scoring,
     nbest: usize,
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
     let topk = TopK::for_device(device);
-    search(models, src, max_lens, beam, lenpen, nbest, device, topk)
+    search(models, src, max_lens, beam, scoring, nbest, device, topk)
 }
 
 /// The search itself, with the top-k selection given (the tests compare host and device).
@@ -107,7 +123,7 @@ pub(crate) fn search(
     src: &[Vec<u32>],
     max_lens: &[usize],
     beam: usize,
-    lenpen: f64,
+    scoring: Scoring,
     nbest: usize,
     device: &Device,
     topk: TopK,
@@ -123,7 +139,10 @@ pub(crate) fn search(
     if n == 0 {
         return Vec::new();
     }
-    let mut cache = EnsembleCache::start(models, source_batch(src, device));
+    let src_ids = source_batch(src, device);
+    let src_width = src_ids.dims()[1];
+    let mut cache = EnsembleCache::start(models, src_ids);
+    let with_coverage = scoring.coverage != 0.0;
     let max_lens = capped(models, max_lens);
     let masks = VocabMasks::new(models[0].tgt_vocab_size(), device);
     let vocab = masks.vocab;
@@ -135,13 +154,34 @@ pub(crate) fn search(
         tokens: Vec::new(),
         log_prob: 0.0,
         last: BOS_ID as i64,
+        coverage: Vec::new(),
     };
     let mut rows: Vec<Row> = vec![start; n];
     let mut per = 1;
     let mut step = 0;
     while !alive.is_empty() {
         let last: Vec<i64> = rows.iter().map(|r| r.last).collect();
-        let (log_probs, _) = cache.step(models, ids_1d(&last, device), false);
+        let ids = ids_1d(&last, device);
+        // Each row's attention over the (padded) source at this step, when it is needed.
+        let (log_probs, alignment) = if with_coverage {
+            let (log_probs, alignment) = cache.step_with_alignment(models, ids);
+            (log_probs, floats(alignment))
+        } else {
+            (cache.step(models, ids, false).0, Vec::new())
+        };
+        // The coverage of `parent`'s real source tokens after this step.
+        let covered = |parent: usize, src_len: usize| -> Vec<f32> {
+            if !with_coverage {
+                return Vec::new();
+            }
+            let now = &alignment[parent * src_width..parent * src_width + src_len];
+            let before = &rows[parent].coverage;
+            if before.is_empty() {
+                now.to_vec()
+            } else {
+                before.iter().zip(now).map(|(b, a)| b + a).collect()
+            }
+        };
         let forced: Vec<bool> = alive
             .iter()
             .flat_map(|&s| std::iter::repeat_n(step >= max_lens[s], per))
@@ -168,8 +208,9 @@ pub(crate) fn search(
                 if token == EOS_ID {
                     if rank < beam {
                         let tokens = rows[parent].tokens.clone();
-                        let score = f64::from(value) / length_penalty(tokens.len() + 1, lenpen);
                         let log_prob = f64::from(value);
+                        let coverage = covered(parent, src[s].len());
+                        let score = scoring.score(log_prob, tokens.len() + 1, &coverage);
                         finished[s].add(
                             Hypothesis {
                                 tokens,
@@ -187,6 +228,7 @@ pub(crate) fn search(
                         tokens,
                         log_prob: value,
                         last: token as i64,
+                        coverage: covered(parent, src[s].len()),
                     };
                     cont.push((parent, row));
                 }
@@ -194,11 +236,14 @@ pub(crate) fn search(
                     break; // nothing further can be kept or finalized
                 }
             }
-            let done = match (cont.first(), finished[s].worst_if_full(beam)) {
+            // The best live row's score at its current length (the heuristic above).
+            let best_live = cont
+                .iter()
+                .map(|(_, r)| scoring.score(f64::from(r.log_prob), r.tokens.len(), &r.coverage))
+                .max_by(f64::total_cmp);
+            let done = match (best_live, finished[s].worst_if_full(beam)) {
                 (None, _) => true,
-                (Some((_, best)), Some(worst)) => {
-                    f64::from(best.log_prob) / length_penalty(best.tokens.len(), lenpen) <= worst
-                }
+                (Some(best), Some(worst)) => best <= worst,
                 (Some(_), None) => false,
             };
             if done {
@@ -253,8 +298,30 @@ mod tests {
         let model = nmt_model::seeded(&device, 5, || cfg.init(30, 30, &device).unwrap());
         let src = vec![vec![5, 9, 12, 2], vec![7, 2], vec![3, 4, 5, 6, 7, 8, 2]];
         let max_lens = [6, 3, 9];
-        let host = search(&[&model], &src, &max_lens, 4, 0.6, 4, &device, TopK::Host);
-        let dev = search(&[&model], &src, &max_lens, 4, 0.6, 4, &device, TopK::Device);
+        let scoring = Scoring {
+            lenpen: 0.6,
+            coverage: 0.0,
+        };
+        let host = search(
+            &[&model],
+            &src,
+            &max_lens,
+            4,
+            scoring,
+            4,
+            &device,
+            TopK::Host,
+        );
+        let dev = search(
+            &[&model],
+            &src,
+            &max_lens,
+            4,
+            scoring,
+            4,
+            &device,
+            TopK::Device,
+        );
         assert_eq!(host.len(), 3);
         for (h, d) in host.iter().zip(&dev) {
             assert_eq!(h.len(), 4);

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How to decode: greedy or beam search, the length penalty, the output length limit, how many
-/// hypotheses to return and how large a decoding batch may be.
+/// How to decode: greedy or beam search, the length and coverage penalties, the output length
+/// limit, how many hypotheses to return and how large a decoding batch may be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecodeConfig {
@@ -13,6 +13,13 @@ pub struct DecodeConfig {
     /// `log_prob / ((5 + len) / 6)^lenpen`, where `len` counts its tokens plus `</s>`.
     /// 0 ranks by plain log-probability.
     pub lenpen: f64,
+    /// GNMT coverage penalty beta (default 0 = off; Wu et al. 2016, OpenNMT's `-coverage_penalty
+    /// wu -beta`): beam search adds `beta * sum_i ln(min(c_i, 1))` to a finished hypothesis'
+    /// score, where `c_i` is the attention source token `i` received over all output steps
+    /// (the last decoder layer's cross-attention, averaged over heads). It favours translations
+    /// that attend to the whole source over ones that stop early, without lengthening all
+    /// outputs as a larger `lenpen` does. Greedy decoding ignores it.
+    pub coverage_penalty: f64,
     /// Output length limit, slope (default 1.2): at most `max_len_a * src_len + max_len_b`
     /// tokens before `</s>`, where `src_len` does not count the source's `</s>`.
     pub max_len_a: f64,
@@ -31,6 +38,7 @@ impl Default for DecodeConfig {
         Self {
             beam: 1,
             lenpen: 0.6,
+            coverage_penalty: 0.0,
             max_len_a: 1.2,
             max_len_b: 10,
             nbest: 1,

@@ -51,6 +51,33 @@ impl EnsembleCache {
             attention.unwrap_or_default(),
         )
     }
+
+    /// [`Self::step`], also returning each row's attention over the source `[rows, src]` for
+    /// the coverage penalty: the last decoder layer's cross-attention averaged over its heads
+    /// (as OpenNMT reads a Transformer's alignment) and over the models.
+    pub fn step_with_alignment(
+        &mut self,
+        models: &[&Transformer],
+        tokens: Tensor<1, Int>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let mut alignment: Option<Tensor<2>> = None;
+        let mut log_probs = Vec::with_capacity(models.len());
+        for (model, cache) in models.iter().zip(self.0.iter_mut()) {
+            let (logits, mut att) = model.decode_step(tokens.clone(), cache, true);
+            let cross = att.cross.pop().expect("a decoder has at least one layer");
+            let [rows, _, _, src] = cross.dims();
+            let heads_mean = cross.mean_dim(1).reshape([rows, src]);
+            alignment = Some(match alignment {
+                None => heads_mean,
+                Some(sum) => sum + heads_mean,
+            });
+            log_probs.push(log_softmax(logits, 1));
+        }
+        let alignment = alignment
+            .expect("decoding needs at least one model")
+            .div_scalar(models.len() as f64);
+        (mean_of_distributions(log_probs), alignment)
+    }
 }
 
 /// `ln(mean_m exp(lp_m))` over the models' log-probabilities, as a log-sum-exp so that tokens

@@ -28,14 +28,15 @@ pub use batching::{source_len, token_batches, translate, translate_ensemble};
 pub use beam::beam_search;
 pub use config::DecodeConfig;
 pub use greedy::{greedy, greedy_uncached, greedy_with_attention};
-pub use step::length_penalty;
+pub use step::{coverage_penalty, length_penalty};
 
 /// One translation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hypothesis {
     /// Output ids, without `<s>` and `</s>`.
     pub tokens: Vec<u32>,
-    /// What hypotheses are ranked by: `log_prob / length_penalty(tokens.len() + 1, lenpen)`.
+    /// What hypotheses are ranked by: `log_prob / length_penalty(tokens.len() + 1, lenpen)`,
+    /// plus, in beam search with `coverage_penalty` set, `coverage_penalty(coverage, beta)`.
     pub score: f64,
     /// Sum of the natural-log probabilities of every output token, the final `</s>` included.
     pub log_prob: f64,

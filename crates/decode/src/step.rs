@@ -11,6 +11,37 @@ pub fn length_penalty(len: usize, alpha: f64) -> f64 {
     ((5.0 + len as f64) / 6.0).powf(alpha)
 }
 
+/// GNMT coverage penalty `beta * sum_i ln(min(c_i, 1))` (Wu et al. 2016, eq. 14): `coverage[i]`
+/// is the attention source token `i` has received, summed over output steps. 0 when every
+/// token got at least a full unit, negative otherwise. `c_i` is floored at 1e-6, so a token
+/// never attended to costs a large finite amount (`ln 0` would make every such score -inf).
+pub fn coverage_penalty(coverage: &[f32], beta: f64) -> f64 {
+    if beta == 0.0 {
+        return 0.0;
+    }
+    let logs: f64 = coverage
+        .iter()
+        .map(|&c| f64::from(c).clamp(1e-6, 1.0).ln())
+        .sum();
+    beta * logs
+}
+
+/// How beam search ranks finished hypotheses: the length penalty's alpha and the coverage
+/// penalty's beta (see [`crate::DecodeConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scoring {
+    pub lenpen: f64,
+    pub coverage: f64,
+}
+
+impl Scoring {
+    /// The score of a hypothesis of `len` tokens (its `</s>` counted) with log-probability
+    /// `log_prob` whose source tokens received `coverage`.
+    pub fn score(&self, log_prob: f64, len: usize, coverage: &[f32]) -> f64 {
+        log_prob / length_penalty(len, self.lenpen) + coverage_penalty(coverage, self.coverage)
+    }
+}
+
 /// `[n]` ids on `device`, in one upload.
 pub(crate) fn ids_1d(ids: &[i64], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(ids.to_vec(), [ids.len()]), device)
@@ -201,6 +232,21 @@ mod tests {
             let want: Vec<_> = sorted.iter().copied().take(k).collect();
             assert_eq!(top_k_row(&row, k), want, "k = {k}");
         }
+    }
+
+    #[test]
+    fn coverage_penalty_is_gnmt() {
+        assert_eq!(coverage_penalty(&[0.1, 0.2], 0.0), 0.0);
+        // Tokens with a full unit or more cost nothing; the rest cost beta * ln(c).
+        assert_eq!(coverage_penalty(&[1.0, 2.5, 1.0], 0.4), 0.0);
+        let got = coverage_penalty(&[0.5, 1.7, 0.25], 0.2);
+        assert!(
+            (got - 0.2 * (0.5f64.ln() + 0.25f64.ln())).abs() < 1e-6,
+            "{got}"
+        );
+        // Never attended: large but finite.
+        let never = coverage_penalty(&[0.0], 1.0);
+        assert!(never.is_finite() && (never - 1e-6f64.ln()).abs() < 1e-9);
     }
 
     #[test]

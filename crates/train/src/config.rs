@@ -258,6 +258,12 @@ impl RunConfig {
         if self.decode.beam == 0 || self.decode.nbest == 0 || self.decode.nbest > self.decode.beam {
             return Err("decode.beam must be >= 1 and 1 <= decode.nbest <= decode.beam".into());
         }
+        let beta = self.decode.coverage_penalty;
+        if !(beta.is_finite() && beta >= 0.0) {
+            return Err(format!(
+                "decode.coverage_penalty must be a finite number >= 0 (0 = off), not {beta}"
+            ));
+        }
         Ok(())
     }
 
