@@ -411,6 +411,13 @@ def cli_fixture(corpora):
         ("captions_en", 1, []),
         ("captions_de", 2, ["-tok", "intl", "-lc", "--chrf-word-order", "2"]),
         ("perfect", 1, ["-s", "floor"]),
+        # `-lc` lowercases BLEU only; chrF keeps case unless given its own
+        # `--chrf-lowercase`. Same corpus as the first run, so each metric's
+        # line either matches that run's or shows the lowercased score.
+        ("captions_en", 1, ["-lc"]),
+        ("captions_en", 1, ["--chrf-lowercase"]),
+        ("captions_en", 1, ["-lc", "--chrf-lowercase"]),
+        ("captions_de", 2, ["-lc"]),
     ]
     out = []
     with tempfile.TemporaryDirectory() as tmp:

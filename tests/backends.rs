@@ -8,19 +8,12 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use nmt_model::{ModelConfig, Transformer};
 
 mod common;
 use common::{nmt, run_ok, tiny_config, train_events};
-
-struct Values(Vec<f32>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.extend(param.val().into_data().iter::<f32>());
-    }
-}
+use nmt_testkit::{all_values, ids};
 
 /// Every parameter's gradient, in module order.
 struct Grads<'a>(&'a burn::tensor::Gradients, Vec<f32>);
@@ -33,17 +26,6 @@ impl ModuleVisitor for Grads<'_> {
             .expect("every parameter has a gradient");
         self.1.extend(g.into_data().iter::<f32>());
     }
-}
-
-fn values(model: &Transformer) -> Vec<f32> {
-    let mut v = Values(Vec::new());
-    model.visit(&mut v);
-    v.0
-}
-
-fn ids(rows: &[&[i64]], device: &Device) -> Tensor<2, Int> {
-    let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(flat, [rows.len(), rows[0].len()]), device)
 }
 
 /// Loss of one batch, its gradients and the model after one Adam step, on `device`.
@@ -87,8 +69,8 @@ fn agrees_with_flex(other: Device, name: &str) {
         .unwrap()
         .load_record(on_flex.clone().into_record());
     assert_eq!(
-        values(&on_flex),
-        values(&on_other),
+        all_values(&on_flex),
+        all_values(&on_other),
         "the weights did not transfer to {name}"
     );
 
@@ -111,7 +93,7 @@ fn agrees_with_flex(other: Device, name: &str) {
     // Adam's first step is lr * g / (|g| + eps): a gradient that is zero up to rounding (here
     // below 1e-6) moves by +-lr whichever sign the rounding gave it, on any two backends. Every
     // parameter with a real gradient must land in the same place.
-    let (a, b) = (values(&stepped_flex), values(&stepped_other));
+    let (a, b) = (all_values(&stepped_flex), all_values(&stepped_other));
     let diff = a
         .iter()
         .zip(&b)

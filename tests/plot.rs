@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn nmt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nmt"))
-}
+mod common;
+use common::nmt;
 
 /// A copy of the fixture run, so the default output lands in a temporary directory.
 fn fixture_run(dir: &Path) -> PathBuf {

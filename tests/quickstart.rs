@@ -3,25 +3,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
-fn nmt() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nmt"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
-
-fn ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{nmt, run_ok as ok};
 
 #[test]
 fn quickstart_trains_translates_and_scores() {
@@ -181,6 +168,14 @@ fn quickstart_trains_translates_and_scores() {
     vocab.insert(a.into(), ib);
     vocab.insert(b.into(), ia);
     std::fs::write(&tok_path, tok.to_string()).unwrap();
+    // A well-formed checkpoint of another tokenizer, not a damaged one: its manifest is
+    // rewritten for the new file.
+    let mut manifest = nmt_core::Manifest::read(&other).unwrap();
+    manifest.files.insert(
+        "tokenizer.json".into(),
+        nmt_core::manifest::digest_file(&tok_path).unwrap(),
+    );
+    manifest.write(&other).unwrap();
     let out = nmt()
         .args(["translate", "--checkpoint", "best", "--checkpoint"])
         .arg(&other)

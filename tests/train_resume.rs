@@ -233,17 +233,24 @@ fn config_errors_name_the_key_and_line() {
         ],
     );
     assert!(
-        err.contains("train.max_steps") && err.contains("train.warmup_steps (20), got 12"),
+        err.contains("train.max_steps = 12") && err.contains("train.warmup_steps (20)"),
         "{err}"
     );
     let err = train_failure(&cfg, &["--set", "train.min_lr=1.0"]);
     assert!(
-        err.contains("train.min_lr must be in [0, train.lr"),
+        err.contains("train.min_lr = 1: must be in [0, train.lr"),
         "{err}"
     );
     let err = train_failure(&cfg, &["--set", "decode.coverage_penalty=-0.2"]);
     assert!(
-        err.contains("decode.coverage_penalty must be a finite number >= 0"),
+        err.contains("decode.coverage_penalty = -0.2: must be a finite number >= 0"),
+        "{err}"
+    );
+
+    // A value out of range anywhere is refused before anything runs, naming the key.
+    let err = train_failure(&cfg, &["--set", "data.max_len_ratio=0.5"]);
+    assert!(
+        err.contains("data.max_len_ratio = 0.5: must be at least 1.0"),
         "{err}"
     );
 

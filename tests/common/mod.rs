@@ -4,8 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use nmt_train::metrics_log::{Event, MetricsLog};
+
+/// The binary, run from the repository root (so `configs/...` and `data/...` resolve).
 pub fn nmt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nmt"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nmt"));
+    cmd.current_dir(root());
+    cmd
 }
 
 pub fn root() -> PathBuf {
@@ -67,18 +72,18 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Every event of the run's `metrics.jsonl`, read through the type the trainer writes.
+pub fn events(run: &Path) -> Vec<Event> {
+    MetricsLog::read(&run.join("metrics.jsonl")).unwrap()
+}
+
 /// (step, train_loss) of every `train` event in the run's `metrics.jsonl`, in order.
 pub fn train_events(run: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["event"] == "train")
-        .map(|v| {
-            (
-                v["step"].as_u64().unwrap(),
-                v["train_loss"].as_f64().unwrap(),
-            )
+    events(run)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Train(t) => Some((t.step, t.train_loss)),
+            _ => None,
         })
         .collect()
 }

@@ -12,10 +12,9 @@ use std::sync::Once;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use nmt_train::MetricsLog;
+use nmt_train::metrics_log::{Event, MetricsLog};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde_json::Value;
 
 #[derive(Args, Debug)]
 pub struct PlotArgs {
@@ -43,36 +42,21 @@ pub struct Curves {
 }
 
 impl Curves {
-    /// Collects the curves from metrics events; events of other kinds and missing fields are
-    /// skipped.
-    pub fn from_events(events: &[Value]) -> Self {
+    /// Collects the curves from metrics events; other events are skipped.
+    pub fn from_events(events: &[Event]) -> Self {
         let mut c = Curves::default();
-        let num = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64);
         for e in events {
-            let Some(step) = num(e, "step") else { continue };
-            match e.get("event").and_then(Value::as_str) {
-                Some("train") => {
-                    if let Some(l) = num(e, "train_loss") {
-                        c.train_loss.push((step, l));
-                    }
-                    if let Some(lr) = num(e, "lr") {
-                        c.lr.push((step, lr));
-                    }
+            match e {
+                Event::Train(t) => {
+                    c.train_loss.push((t.step as f64, t.train_loss));
+                    c.lr.push((t.step as f64, t.lr));
                 }
-                Some("valid") => {
-                    if let Some(l) = num(e, "valid_loss") {
-                        c.valid_loss.push((step, l));
-                    }
-                    if let Some(b) = num(e, "valid_bleu") {
-                        c.valid_bleu.push((step, b));
-                    }
+                Event::Valid(v) => {
+                    c.valid_loss.push((v.step as f64, v.valid_loss));
+                    c.valid_bleu.push((v.step as f64, v.valid_bleu));
                 }
-                Some("test") => {
-                    if let Some(b) = num(e, "test_bleu") {
-                        c.test_bleu = Some(b);
-                    }
-                }
-                _ => {}
+                Event::Test(t) => c.test_bleu = Some(t.test_bleu),
+                Event::Start(_) => {}
             }
         }
         c
@@ -416,12 +400,25 @@ mod tests {
 
     #[test]
     fn curves_come_from_train_valid_and_test_events() {
+        let event = |line: serde_json::Value| -> Event { serde_json::from_value(line).unwrap() };
+        let train = |step: u64, loss: f64, lr: f64| {
+            event(
+                json!({"event": "train", "step": step, "epoch": 1, "train_loss": loss, "lr": lr,
+                "grad_norm": 1.0, "tokens_per_s": 100.0, "tgt_tokens": 10}),
+            )
+        };
         let events = vec![
-            json!({"event": "train", "step": 10, "train_loss": 5.0, "lr": 1e-4}),
-            json!({"event": "valid", "step": 10, "valid_loss": 4.0, "valid_bleu": 3.5}),
-            json!({"event": "train", "step": 20, "train_loss": 3.0, "lr": 2e-4}),
-            json!({"event": "test", "step": 20, "test_bleu": 7.25}),
-            json!({"note": "ignored"}),
+            event(json!({"event": "start", "step": 0})),
+            train(10, 5.0, 1e-4),
+            event(
+                json!({"event": "valid", "step": 10, "epoch": 1, "valid_loss": 4.0,
+                "valid_ppl": 54.6, "valid_bleu": 3.5, "valid_chrf": 20.0, "best": true}),
+            ),
+            train(20, 3.0, 2e-4),
+            event(
+                json!({"event": "test", "step": 20, "checkpoint": "c", "test_bleu": 7.25,
+                "test_chrf": 30.0, "bleu_signature": "b", "chrf_signature": "c"}),
+            ),
         ];
         let c = Curves::from_events(&events);
         assert_eq!(c.train_loss, vec![(10.0, 5.0), (20.0, 3.0)]);
@@ -430,7 +427,7 @@ mod tests {
         assert_eq!(c.valid_bleu, vec![(10.0, 3.5)]);
         assert_eq!(c.test_bleu, Some(7.25));
         assert_eq!(c.max_step(), 20.0);
-        assert!(Curves::from_events(&[json!({"event": "test", "step": 1})]).is_empty());
+        assert!(Curves::from_events(&events[4..]).is_empty());
     }
 
     #[test]

@@ -146,14 +146,11 @@ impl TokenBudgetBatcher {
         if pairs.is_empty() {
             return Err(DataError::NoPairs);
         }
-        for (field, value) in [("max_tokens", max_tokens), ("bucket_pool", bucket_pool)] {
-            if value == 0 {
-                return Err(DataError::InvalidConfig {
-                    field,
-                    value: "0".into(),
-                    reason: "must be at least 1".into(),
-                });
-            }
+        for (key, value) in [
+            ("data.max_tokens", max_tokens),
+            ("data.bucket_pool", bucket_pool),
+        ] {
+            nmt_core::check(value > 0, key, value, "must be at least 1")?;
         }
         let lengths: Vec<(usize, usize)> = pairs
             .iter()

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use nmt_core::{InvalidSetting, check};
+
 use crate::error::DataError;
 
 /// Where the parallel text of a run comes from and how it is cut into batches.
@@ -73,45 +75,47 @@ impl DataConfig {
         }
     }
 
-    /// Checks the values that serde cannot: non-zero sizes, a ratio of at least 1, and a
-    /// token budget that can hold the longest pair `max_len` lets through.
-    pub fn validate(&self) -> Result<(), DataError> {
-        let invalid = |field, value: String, reason: &str| DataError::InvalidConfig {
-            field,
-            value,
-            reason: reason.to_string(),
-        };
-        if self.src_lang.is_empty() || self.tgt_lang.is_empty() {
-            return Err(invalid(
-                "src_lang/tgt_lang",
-                format!("{:?}/{:?}", self.src_lang, self.tgt_lang),
-                "language codes must not be empty",
-            ));
+    /// Checks the values that serde cannot: language codes, non-zero sizes, a ratio of at
+    /// least 1, and a token budget that can hold the longest pair `max_len` lets through.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (key, lang) in [
+            ("data.src_lang", &self.src_lang),
+            ("data.tgt_lang", &self.tgt_lang),
+        ] {
+            check(
+                !lang.trim().is_empty() && !lang.contains(['/', '\\']),
+                key,
+                format!("{lang:?}"),
+                "must be a language code such as \"en\" (it is also the suffix of the split's files)",
+            )?;
         }
-        if self.max_len == 0 {
-            return Err(invalid("max_len", "0".into(), "must be at least 1"));
-        }
-        if self.max_len_ratio.is_nan() || self.max_len_ratio < 1.0 {
-            return Err(invalid(
-                "max_len_ratio",
-                self.max_len_ratio.to_string(),
-                "must be at least 1.0 (a pair's ratio is longer/shorter)",
-            ));
-        }
-        if self.max_tokens <= self.max_len {
-            return Err(invalid(
-                "max_tokens",
-                self.max_tokens.to_string(),
-                &format!(
-                    "must exceed max_len = {} so that a pair of max_len tokens plus <s>/</s> fits in a batch",
-                    self.max_len
-                ),
-            ));
-        }
-        if self.bucket_pool == 0 {
-            return Err(invalid("bucket_pool", "0".into(), "must be at least 1"));
-        }
-        Ok(())
+        check(
+            self.max_len > 0,
+            "data.max_len",
+            self.max_len,
+            "must be at least 1",
+        )?;
+        check(
+            self.max_len_ratio >= 1.0,
+            "data.max_len_ratio",
+            self.max_len_ratio,
+            "must be at least 1.0 (a pair's ratio is longer/shorter)",
+        )?;
+        check(
+            self.max_tokens > self.max_len,
+            "data.max_tokens",
+            self.max_tokens,
+            &format!(
+                "must exceed data.max_len = {} so that a pair of max_len tokens plus <s>/</s> fits in a batch",
+                self.max_len
+            ),
+        )?;
+        check(
+            self.bucket_pool > 0,
+            "data.bucket_pool",
+            self.bucket_pool,
+            "must be at least 1",
+        )
     }
 }
 
@@ -210,6 +214,27 @@ pub struct TokenizerConfig {
     /// Default: none (train).
     #[serde(default)]
     pub path: Option<PathBuf>,
+}
+
+impl TokenizerConfig {
+    /// Checks the values that serde cannot: a vocabulary with room for learned subwords.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let reserved = crate::tokenizer::RESERVED_IDS;
+        check(
+            self.vocab_size > reserved,
+            "tokenizer.vocab_size",
+            self.vocab_size,
+            &format!(
+                "must be more than {reserved}: that many ids go to the 4 special tokens and the 256 byte-fallback tokens"
+            ),
+        )?;
+        check(
+            self.min_frequency > 0,
+            "tokenizer.min_frequency",
+            self.min_frequency,
+            "must be at least 1",
+        )
+    }
 }
 
 fn default_vocab_size() -> usize {

@@ -92,12 +92,8 @@ pub enum DataError {
     },
 
     /// A setting has a value that cannot work.
-    #[error("invalid setting {field} = {value}: {reason}")]
-    InvalidConfig {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
+    #[error("invalid setting {0}")]
+    InvalidSetting(#[from] nmt_core::InvalidSetting),
 
     /// The `tokenizers` library refused to train.
     #[error("tokenizer training failed: {reason}")]

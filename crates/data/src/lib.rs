@@ -1,11 +1,12 @@
 //! `nmt-data`: from parallel text files to padded batches of token ids.
 //!
 //! Reading and cleaning ([`corpus`]), subword tokenizers ([`tokenizer`]), length filtering
-//! ([`filter`]), token-budget batching with a resumable, seeded order ([`batch`]), the
-//! quick-start corpus generator ([`quickstart`]), and the settings of all of it ([`config`]).
+//! ([`filter`]), token-budget batching with a resumable, seeded order ([`batch`]), and the
+//! settings of all of it ([`config`]).
 //!
-//! This crate must not depend on Burn or on any other crate of the workspace: it yields plain
-//! `Vec<i64>` id arrays, and the training crate turns them into tensors. That keeps the data
+//! This crate must not depend on Burn or on any crate of the workspace but `nmt-core` (the
+//! reserved ids): it yields plain `Vec<i64>` id arrays, and the training crate turns them into
+//! tensors. That keeps the data
 //! pipeline fast to build and testable on its own.
 
 pub mod batch;
@@ -13,8 +14,7 @@ pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod filter;
-pub mod quickstart;
-mod rng;
+pub mod rng;
 pub mod tokenizer;
 
 pub use batch::{BatchCursor, BatchStream, IdBatch, TokenBudgetBatcher, inference_batches};
@@ -22,5 +22,5 @@ pub use config::{DataConfig, SplitSpec, TokenizerConfig, TokenizerKind};
 pub use corpus::{ParallelText, normalize_line, read_lines, read_parallel};
 pub use error::DataError;
 pub use filter::{EncodedPair, FilterStats, encode_corpus, require_nonempty};
-pub use quickstart::{QuickstartCorpus, generate_quickstart, write_quickstart};
-pub use tokenizer::{BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, UNK_ID, Vocabularies};
+pub use nmt_core::{BOS_ID, EOS_ID, InvalidSetting, PAD_ID, SPECIAL_TOKENS, TokenId, UNK_ID};
+pub use tokenizer::{SubwordTokenizer, Vocabularies};

@@ -1,24 +1,24 @@
-//! The one random number generator of the crate: SplitMix64 with a Fisher-Yates shuffle,
-//! written out here so that batch orders and the quick-start corpus never change with a
-//! dependency update. Tests pin its output.
+//! The one random number generator of the crate and of the quick-start generator: SplitMix64
+//! with a Fisher-Yates shuffle, written out here so that batch orders and the quick-start
+//! corpus never change with a dependency update. Tests pin its output.
 
 /// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and fixed here forever.
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix64(self.state)
     }
 
     /// Uniform in `0..n` (n > 0), without modulo bias (Lemire's multiply-and-reject).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         let threshold = n.wrapping_neg() % n;
         loop {
             let product = u128::from(self.next_u64()) * u128::from(n);
@@ -29,22 +29,22 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` as usize (n > 0).
-    pub(crate) fn index(&mut self, n: usize) -> usize {
+    pub fn index(&mut self, n: usize) -> usize {
         self.below(n as u64) as usize
     }
 
     /// True with probability `percent`/100.
-    pub(crate) fn percent(&mut self, percent: u64) -> bool {
+    pub fn percent(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
     /// A uniformly chosen element (the slice must not be empty).
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.index(items.len())]
     }
 
     /// Fisher-Yates.
-    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;
             items.swap(i, j);
@@ -53,7 +53,7 @@ impl SplitMix64 {
 }
 
 /// The SplitMix64 output function, a good 64-bit mixer.
-pub(crate) fn mix64(mut z: u64) -> u64 {
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

@@ -147,7 +147,10 @@ fn pair_over_budget_is_an_error_saying_what_to_change() {
     let err = TokenBudgetBatcher::new(&pairs(3), 64, 0, 0)
         .unwrap_err()
         .to_string();
-    assert_eq!(err, "invalid setting bucket_pool = 0: must be at least 1");
+    assert_eq!(
+        err,
+        "invalid setting data.bucket_pool = 0: must be at least 1"
+    );
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn config_reads_from_toml_with_defaults() {
     };
     let err = bad.validate().unwrap_err().to_string();
     assert!(
-        err.starts_with("invalid setting max_tokens = 100: must exceed max_len = 128"),
+        err.starts_with("data.max_tokens = 100: must exceed data.max_len = 128"),
         "{err}"
     );
 

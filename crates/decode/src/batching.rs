@@ -9,13 +9,14 @@ use nmt_model::{EOS_ID, Transformer};
 use crate::Hypothesis;
 use crate::beam::beam_search_ensemble;
 use crate::config::DecodeConfig;
+use crate::ensemble::DecodeError;
 use crate::greedy::greedy_ensemble;
 use crate::step::{Scoring, length_penalty};
 
 /// Source length as the length limit sees it: without a trailing `</s>`.
 pub fn source_len(src: &[u32]) -> usize {
     match src.last() {
-        Some(&last) if last == EOS_ID as u32 => src.len() - 1,
+        Some(&last) if last == EOS_ID => src.len() - 1,
         _ => src.len(),
     }
 }
@@ -61,7 +62,7 @@ pub fn translate(
     cfg: &DecodeConfig,
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
-    translate_ensemble(&[model], sources, cfg, device)
+    translate_ensemble(&[model], sources, cfg, device).expect("one model always decodes")
 }
 
 /// [`translate`] with an ensemble: every step scores the next token by the mean of the
@@ -70,14 +71,14 @@ pub fn translate(
 /// tokenizer: checkpoints of one run, or runs trained with the same tokenizer); outputs are
 /// limited by the shortest position table among them. One model gives [`translate`]'s results.
 ///
-/// Panics if `models` is empty or their target vocabularies differ in size.
+/// An error if `models` is empty or their target vocabularies differ in size.
 pub fn translate_ensemble(
     models: &[&Transformer],
     sources: &[Vec<u32>],
     cfg: &DecodeConfig,
     device: &Device,
-) -> Vec<Vec<Hypothesis>> {
-    crate::ensemble::check(models);
+) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
+    crate::ensemble::check(models)?;
     let beam = cfg.beam_width();
     let nbest = cfg.nbest_count();
     let mut results: Vec<Vec<Hypothesis>> = vec![Vec::new(); sources.len()];
@@ -115,7 +116,7 @@ pub fn translate_ensemble(
             results[i] = hyps;
         }
     }
-    results
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -148,8 +149,8 @@ mod tests {
     #[test]
     fn source_len_ignores_the_final_eos() {
         assert_eq!(source_len(&[]), 0);
-        assert_eq!(source_len(&[EOS_ID as u32]), 0);
-        assert_eq!(source_len(&[5, 6, EOS_ID as u32]), 2);
+        assert_eq!(source_len(&[EOS_ID]), 0);
+        assert_eq!(source_len(&[5, 6, EOS_ID]), 2);
         assert_eq!(source_len(&[5, 6]), 2);
     }
 

@@ -55,7 +55,7 @@ impl Row {
         Self {
             tokens: Vec::new(),
             log_prob: f32::NEG_INFINITY,
-            last: EOS_ID as i64,
+            last: i64::from(EOS_ID),
             coverage: Vec::new(),
         }
     }
@@ -153,7 +153,7 @@ pub(crate) fn search(
     let start = Row {
         tokens: Vec::new(),
         log_prob: 0.0,
-        last: BOS_ID as i64,
+        last: i64::from(BOS_ID),
         coverage: Vec::new(),
     };
     let mut rows: Vec<Row> = vec![start; n];
@@ -205,7 +205,7 @@ pub(crate) fn search(
                 }
                 let (slot, token) = (indices[i * k + rank] / vocab, indices[i * k + rank] % vocab);
                 let parent = i * per + slot;
-                if token == EOS_ID {
+                if token == EOS_ID as usize {
                     if rank < beam {
                         let tokens = rows[parent].tokens.clone();
                         let log_prob = f64::from(value);
@@ -282,20 +282,11 @@ pub(crate) fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nmt_model::ModelConfig;
 
     #[test]
     fn host_and_device_top_k_give_the_same_search() {
         let device = Device::flex();
-        let cfg = ModelConfig {
-            d_model: 16,
-            heads: 2,
-            ff_dim: 32,
-            encoder_layers: 1,
-            decoder_layers: 1,
-            ..Default::default()
-        };
-        let model = nmt_model::seeded(&device, 5, || cfg.init(30, 30, &device).unwrap());
+        let model = nmt_testkit::tiny_model(5, 30, &device);
         let src = vec![vec![5, 9, 12, 2], vec![7, 2], vec![3, 4, 5, 6, 7, 8, 2]];
         let max_lens = [6, 3, 9];
         let scoring = Scoring {

@@ -1,5 +1,6 @@
 //! The `[decode]` section of a run config, also filled from the flags of `nmt translate`.
 
+use nmt_core::{InvalidSetting, check};
 use serde::{Deserialize, Serialize};
 
 /// How to decode: greedy or beam search, the length and coverage penalties, the output length
@@ -48,6 +49,47 @@ impl Default for DecodeConfig {
 }
 
 impl DecodeConfig {
+    /// Checks every value; the error names the key (`decode.beam`, ...) and what is allowed.
+    /// The run config and the flags of `nmt translate` / `nmt eval` both go through it.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        check(
+            self.beam >= 1,
+            "decode.beam",
+            self.beam,
+            "must be at least 1 (1 = greedy)",
+        )?;
+        check(
+            (1..=self.beam).contains(&self.nbest),
+            "decode.nbest",
+            self.nbest,
+            &format!("must be between 1 and decode.beam = {}", self.beam),
+        )?;
+        check(
+            self.lenpen.is_finite(),
+            "decode.lenpen",
+            self.lenpen,
+            "must be a finite number (0 = rank by log-probability)",
+        )?;
+        check(
+            self.coverage_penalty.is_finite() && self.coverage_penalty >= 0.0,
+            "decode.coverage_penalty",
+            self.coverage_penalty,
+            "must be a finite number >= 0 (0 = off)",
+        )?;
+        check(
+            self.max_len_a.is_finite() && self.max_len_a >= 0.0,
+            "decode.max_len_a",
+            self.max_len_a,
+            "must be a finite number >= 0",
+        )?;
+        check(
+            self.max_tokens >= 1,
+            "decode.max_tokens",
+            self.max_tokens,
+            "must be at least 1",
+        )
+    }
+
     /// The most tokens (not counting `</s>`) a translation of a `src_len`-token source may have:
     /// `floor(max_len_a * src_len + max_len_b)`, as fairseq computes it.
     pub fn max_len(&self, src_len: usize) -> usize {

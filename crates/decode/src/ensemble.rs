@@ -39,17 +39,8 @@ impl EnsembleCache {
         tokens: Tensor<1, Int>,
         need_weights: bool,
     ) -> (Tensor<2>, StepAttention) {
-        let mut attention = None;
-        let mut log_probs = Vec::with_capacity(models.len());
-        for (model, cache) in models.iter().zip(self.0.iter_mut()) {
-            let (logits, att) = model.decode_step(tokens.clone(), cache, need_weights);
-            attention.get_or_insert(att);
-            log_probs.push(log_softmax(logits, 1));
-        }
-        (
-            mean_of_distributions(log_probs),
-            attention.unwrap_or_default(),
-        )
+        let (log_probs, attentions) = self.step_each(models, tokens, need_weights);
+        (log_probs, attentions.into_iter().next().unwrap_or_default())
     }
 
     /// [`Self::step`], also returning each row's attention over the source `[rows, src]` for
@@ -60,23 +51,37 @@ impl EnsembleCache {
         models: &[&Transformer],
         tokens: Tensor<1, Int>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let mut alignment: Option<Tensor<2>> = None;
+        let (log_probs, attentions) = self.step_each(models, tokens, true);
+        let n = attentions.len();
+        let alignment = attentions
+            .into_iter()
+            .map(|mut att| {
+                let cross = att.cross.pop().expect("a decoder has at least one layer");
+                let [rows, _, _, src] = cross.dims();
+                cross.mean_dim(1).reshape([rows, src])
+            })
+            .reduce(|sum, a| sum + a)
+            .expect("decoding needs at least one model")
+            .div_scalar(n as f64);
+        (log_probs, alignment)
+    }
+
+    /// Advances every model's cache by one step: the ensemble's log-probabilities and each
+    /// model's attention (empty unless `need_weights`), in model order.
+    fn step_each(
+        &mut self,
+        models: &[&Transformer],
+        tokens: Tensor<1, Int>,
+        need_weights: bool,
+    ) -> (Tensor<2>, Vec<StepAttention>) {
+        let mut attentions = Vec::with_capacity(models.len());
         let mut log_probs = Vec::with_capacity(models.len());
         for (model, cache) in models.iter().zip(self.0.iter_mut()) {
-            let (logits, mut att) = model.decode_step(tokens.clone(), cache, true);
-            let cross = att.cross.pop().expect("a decoder has at least one layer");
-            let [rows, _, _, src] = cross.dims();
-            let heads_mean = cross.mean_dim(1).reshape([rows, src]);
-            alignment = Some(match alignment {
-                None => heads_mean,
-                Some(sum) => sum + heads_mean,
-            });
+            let (logits, att) = model.decode_step(tokens.clone(), cache, need_weights);
+            attentions.push(att);
             log_probs.push(log_softmax(logits, 1));
         }
-        let alignment = alignment
-            .expect("decoding needs at least one model")
-            .div_scalar(models.len() as f64);
-        (mean_of_distributions(log_probs), alignment)
+        (mean_of_distributions(log_probs), attentions)
     }
 }
 
@@ -97,15 +102,31 @@ fn mean_of_distributions(mut log_probs: Vec<Tensor<2>>) -> Tensor<2> {
 }
 
 /// An ensemble needs at least one model, and all of them must score the same target vocabulary.
-pub(crate) fn check(models: &[&Transformer]) {
-    assert!(!models.is_empty(), "decoding needs at least one model");
-    let vocab = models[0].tgt_vocab_size();
-    for (i, m) in models.iter().enumerate().skip(1) {
-        assert_eq!(
-            m.tgt_vocab_size(),
-            vocab,
-            "model {i} of the ensemble has a target vocabulary of {} but model 0 has {vocab}",
-            m.tgt_vocab_size()
-        );
+pub(crate) fn check(models: &[&Transformer]) -> Result<(), DecodeError> {
+    let first = models.first().ok_or(DecodeError::NoModel)?;
+    let vocab = first.tgt_vocab_size();
+    match models.iter().position(|m| m.tgt_vocab_size() != vocab) {
+        Some(index) => Err(DecodeError::VocabularyMismatch {
+            index,
+            vocab: models[index].tgt_vocab_size(),
+            first: vocab,
+        }),
+        None => Ok(()),
     }
+}
+
+/// Why a set of models cannot decode together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("decoding needs at least one model")]
+    NoModel,
+    #[error(
+        "model {index} of the ensemble has a target vocabulary of {vocab} tokens but model 0 has \
+         {first}: ensemble checkpoints of one run, or runs trained with the same tokenizer"
+    )]
+    VocabularyMismatch {
+        index: usize,
+        vocab: usize,
+        first: usize,
+    },
 }

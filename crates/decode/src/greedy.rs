@@ -74,7 +74,7 @@ fn run(
 
     // Row r of the cache decodes sentence alive[r]; last[r] is its previous output.
     let mut alive: Vec<usize> = (0..n).collect();
-    let mut last = vec![BOS_ID as i64; n];
+    let mut last = vec![i64::from(BOS_ID); n];
     let mut log_probs = vec![0f64; n];
     let mut step = 0;
     while !alive.is_empty() {
@@ -88,7 +88,7 @@ fn run(
         let mut keep = Vec::with_capacity(alive.len());
         for (row, &s) in alive.iter().enumerate() {
             log_probs[s] += f64::from(values[row]);
-            if tokens[row] != EOS_ID as i64 {
+            if tokens[row] != i64::from(EOS_ID) {
                 hyps[s].tokens.push(tokens[row] as u32);
                 keep.push(row);
             }
@@ -131,7 +131,7 @@ pub fn greedy_uncached(
     let masks = VocabMasks::new(model.tgt_vocab_size(), device);
     let src = source_batch(src, device);
     // prefixes[s]: <s> and the outputs so far; finished rows keep being fed (and ignored).
-    let mut prefixes: Vec<Vec<i64>> = vec![vec![BOS_ID as i64]; n];
+    let mut prefixes: Vec<Vec<i64>> = vec![vec![i64::from(BOS_ID)]; n];
     let mut done = vec![false; n];
     let mut step = 0;
     while done.iter().any(|&d| !d) {
@@ -152,7 +152,7 @@ pub fn greedy_uncached(
                 continue;
             }
             hyps[s].log_prob += f64::from(values[s]);
-            if tokens[s] == EOS_ID as i64 {
+            if tokens[s] == i64::from(EOS_ID) {
                 done[s] = true;
             } else {
                 hyps[s].tokens.push(tokens[s] as u32);

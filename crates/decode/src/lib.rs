@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use batching::{source_len, token_batches, translate, translate_ensemble};
 pub use beam::beam_search;
 pub use config::DecodeConfig;
+pub use ensemble::DecodeError;
 pub use greedy::{greedy, greedy_uncached, greedy_with_attention};
 pub use step::{coverage_penalty, length_penalty};
 

@@ -51,7 +51,7 @@ pub(crate) fn ids_1d(ids: &[i64], device: &Device) -> Tensor<1, Int> {
 /// gives a valid, fully padded row).
 pub(crate) fn source_batch(src: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
     let width = src.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    let mut flat = vec![PAD_ID as i64; src.len() * width];
+    let mut flat = vec![i64::from(PAD_ID); src.len() * width];
     for (row, ids) in src.iter().enumerate() {
         for (col, &id) in ids.iter().enumerate() {
             flat[row * width + col] = i64::from(id);
@@ -88,8 +88,8 @@ pub(crate) struct VocabMasks {
 
 impl VocabMasks {
     pub fn new(vocab: usize, device: &Device) -> Self {
-        let flags = |f: &dyn Fn(usize) -> bool| {
-            let data: Vec<bool> = (0..vocab).map(f).collect();
+        let flags = |f: &dyn Fn(u32) -> bool| {
+            let data: Vec<bool> = (0..vocab as u32).map(f).collect();
             Tensor::<2, Bool>::from_data(TensorData::new(data, [1, vocab]), device)
         };
         Self {

@@ -14,7 +14,7 @@ use nmt_model::{BOS_ID, ModelConfig, Transformer};
 fn recount(model: &Transformer, src: &[u32], tokens: &[u32], device: &Device) -> Vec<f32> {
     let src_ids: Vec<i64> = src.iter().map(|&t| i64::from(t)).collect();
     let src_t = Tensor::<2, Int>::from_data(TensorData::new(src_ids, [1, src.len()]), device);
-    let tgt_in: Vec<i64> = std::iter::once(BOS_ID as i64)
+    let tgt_in: Vec<i64> = std::iter::once(i64::from(BOS_ID))
         .chain(tokens.iter().map(|&t| i64::from(t)))
         .collect();
     let len = tgt_in.len();
@@ -66,7 +66,7 @@ fn coverage_in_scores_matches_a_teacher_forced_recount() {
             max_len_b: 4,
             ..DecodeConfig::default()
         };
-        let out = translate_ensemble(&models, &sources, &cfg, &device);
+        let out = translate_ensemble(&models, &sources, &cfg, &device).unwrap();
         let (mut checked, mut penalised) = (0, 0);
         for (src, hyps) in sources.iter().zip(&out) {
             assert!(!hyps.is_empty());
@@ -122,8 +122,8 @@ fn coverage_penalty_changes_which_output_wins() {
             coverage_penalty: 2.0,
             ..plain.clone()
         };
-        let a = translate_ensemble(&[&model], &sources, &plain, &device);
-        let b = translate_ensemble(&[&model], &sources, &covered, &device);
+        let a = translate_ensemble(&[&model], &sources, &plain, &device).unwrap();
+        let b = translate_ensemble(&[&model], &sources, &covered, &device).unwrap();
         changed += a
             .iter()
             .zip(&b)

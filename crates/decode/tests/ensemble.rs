@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use common::{
     EOS, alternating_model, assert_same_list, next_log_probs, reference_beam_with, source,
 };
-use nmt_decode::{DecodeConfig, Hypothesis, translate, translate_ensemble};
+use nmt_decode::{DecodeConfig, DecodeError, Hypothesis, translate, translate_ensemble};
 use nmt_model::Transformer;
 
 /// Sources of mixed lengths, an empty one among them.
@@ -68,7 +68,8 @@ fn an_ensemble_of_copies_decodes_as_the_model_alone() {
         for (beam, nbest) in [(1, 1), (4, 3)] {
             let cfg = config(beam, nbest, 0.6);
             let alone = translate(&model, &src, &cfg, &device);
-            let copies = translate_ensemble(&[&model, &model, &model], &src, &cfg, &device);
+            let copies =
+                translate_ensemble(&[&model, &model, &model], &src, &cfg, &device).unwrap();
             for (i, (a, c)) in alone.iter().zip(&copies).enumerate() {
                 assert_same_list(c, a, &format!("seed {seed} beam {beam} sentence {i}"));
             }
@@ -90,7 +91,7 @@ fn an_ensemble_searches_the_mean_of_the_distributions() {
     let mut differs_from_each = [false, false];
     for (beam, lenpen) in [(1, 0.0), (3, 1.0)] {
         let cfg = config(beam, beam, lenpen);
-        let got = translate_ensemble(&models, &src, &cfg, &device);
+        let got = translate_ensemble(&models, &src, &cfg, &device).unwrap();
         let singles: Vec<_> = models
             .iter()
             .map(|m| translate(m, &src, &cfg, &device))
@@ -120,12 +121,19 @@ fn an_ensemble_searches_the_mean_of_the_distributions() {
 }
 
 #[test]
-#[should_panic(expected = "target vocabulary")]
 fn models_with_different_vocabularies_do_not_ensemble() {
     let device = Device::flex();
     let (a, b) = (
         alternating_model(1, 20, &device),
         alternating_model(1, 21, &device),
     );
-    translate_ensemble(&[&a, &b], &sources(20), &config(1, 1, 0.0), &device);
+    let err = translate_ensemble(&[&a, &b], &sources(20), &config(1, 1, 0.0), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("target vocabulary of 21 tokens but model 0 has 20"),
+        "{err}"
+    );
+    let none = translate_ensemble(&[], &sources(20), &config(1, 1, 0.0), &device);
+    assert_eq!(none.unwrap_err(), DecodeError::NoModel);
 }

@@ -251,8 +251,10 @@ fn report_text_matches_sacrebleu_cli() {
             smooth: arg("-s").map_or(Smoothing::Exp, |s| s.parse().unwrap()),
             ..BleuConfig::default()
         };
+        // `-lc` is BLEU's alone; chrF has its own `--chrf-lowercase`.
         let chrf_cfg = ChrfConfig {
             word_order: arg("--chrf-word-order").map_or(0, |n| n.parse().unwrap()),
+            lowercase: args.iter().any(|a| a == "--chrf-lowercase"),
             ..ChrfConfig::default()
         };
         let report = ScoreReport {

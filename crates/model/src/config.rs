@@ -1,5 +1,6 @@
 //! The model's own configuration: the `[model]` section of a run config.
 
+use nmt_core::{InvalidSetting, check};
 use serde::{Deserialize, Serialize};
 
 /// Where the LayerNorm sits in each sub-layer.
@@ -91,35 +92,47 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
-    /// Checks the shape before anything is built; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.d_model == 0 || self.heads == 0 {
-            return Err("model.d_model and model.heads must be positive".into());
+    /// Checks the shape before anything is built; the error names the key.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (key, value) in [
+            ("model.d_model", self.d_model),
+            ("model.heads", self.heads),
+            ("model.ff_dim", self.ff_dim),
+            ("model.encoder_layers", self.encoder_layers),
+            ("model.decoder_layers", self.decoder_layers),
+        ] {
+            check(value > 0, key, value, "must be at least 1")?;
         }
-        if !self.d_model.is_multiple_of(self.heads) {
-            return Err(format!(
-                "model.d_model ({}) must be divisible by model.heads ({})",
-                self.d_model, self.heads
-            ));
-        }
-        if self.positions == PositionKind::Sinusoidal && !self.d_model.is_multiple_of(2) {
-            return Err(format!(
-                "model.d_model ({}) must be even for sinusoidal positions",
-                self.d_model
-            ));
-        }
-        for (name, p) in [
+        check(
+            self.d_model.is_multiple_of(self.heads),
+            "model.d_model",
+            self.d_model,
+            &format!("must be divisible by model.heads = {}", self.heads),
+        )?;
+        check(
+            self.positions != PositionKind::Sinusoidal || self.d_model.is_multiple_of(2),
+            "model.d_model",
+            self.d_model,
+            "must be even for sinusoidal positions",
+        )?;
+        check(
+            self.max_positions >= 2,
+            "model.max_positions",
+            self.max_positions,
+            "must be at least 2 (one token and </s>)",
+        )?;
+        for (key, p) in [
             ("model.dropout", self.dropout),
             ("model.attention_dropout", self.attention_dropout),
             ("model.activation_dropout", self.activation_dropout),
         ] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(format!("{name} must be in [0, 1), got {p}"));
-            }
+            check((0.0..1.0).contains(&p), key, p, "must be in [0, 1)")?;
         }
-        if self.encoder_layers == 0 || self.decoder_layers == 0 {
-            return Err("model.encoder_layers and model.decoder_layers must be at least 1".into());
-        }
-        Ok(())
+        check(
+            self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite(),
+            "model.layer_norm_eps",
+            self.layer_norm_eps,
+            "must be a small positive number, e.g. 1e-5",
+        )
     }
 }

@@ -16,6 +16,7 @@ mod embedding;
 mod init;
 mod layers;
 mod model;
+mod params;
 mod rng;
 
 pub use attention::{
@@ -28,12 +29,10 @@ pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
+pub use params::{ParamInfo, parameter_values, parameters};
 pub use rng::seeded;
 
-/// Id of the padding token. The data crate reserves the same ids; padded positions never
-/// contribute to attention or loss.
-pub const PAD_ID: usize = 0;
-/// Id of `<s>`, the first decoder input.
-pub const BOS_ID: usize = 1;
-/// Id of `</s>`, which ends every source and every finished hypothesis.
-pub const EOS_ID: usize = 2;
+/// The reserved ids (`nmt-core`'s, the ones the tokenizer uses): padded positions never
+/// contribute to attention or loss, `<s>` is the first decoder input, `</s>` ends every source
+/// and every finished hypothesis.
+pub use nmt_core::{BOS_ID, EOS_ID, PAD_ID};

@@ -6,6 +6,8 @@ use burn::nn::Linear;
 use burn::tensor::module::linear;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
+use nmt_core::{InvalidSetting, check};
+
 use crate::PAD_ID;
 use crate::attention::key_padding_mask;
 use crate::cache::{DecoderCache, LayerKv};
@@ -48,25 +50,28 @@ pub struct StepAttention {
 }
 
 impl ModelConfig {
-    /// Builds the model for the given vocabulary sizes. Errors name the config field at fault.
+    /// Builds the model for the given vocabulary sizes. Errors name the config key at fault.
     pub fn init(
         &self,
         src_vocab: usize,
         tgt_vocab: usize,
         device: &Device,
-    ) -> Result<Transformer, String> {
+    ) -> Result<Transformer, InvalidSetting> {
         self.validate()?;
-        if self.share_embeddings && src_vocab != tgt_vocab {
-            return Err(format!(
-                "model.share_embeddings needs one joint vocabulary, but the source has {src_vocab} \
-                 tokens and the target {tgt_vocab} (set tokenizer.joint = true or model.share_embeddings = false)"
-            ));
-        }
+        check(
+            !self.share_embeddings || src_vocab == tgt_vocab,
+            "model.share_embeddings",
+            true,
+            &format!(
+                "needs one joint vocabulary, but the source has {src_vocab} tokens and the target \
+                 {tgt_vocab} (set tokenizer.joint = true or model.share_embeddings = false)"
+            ),
+        )?;
         let d = self.d_model;
         Ok(Transformer {
             src_embed: (!self.share_embeddings)
-                .then(|| TokenEmbedding::new(src_vocab, d, PAD_ID, device)),
-            tgt_embed: TokenEmbedding::new(tgt_vocab, d, PAD_ID, device),
+                .then(|| TokenEmbedding::new(src_vocab, d, PAD_ID as usize, device)),
+            tgt_embed: TokenEmbedding::new(tgt_vocab, d, PAD_ID as usize, device),
             src_positions: Positions::new(self.positions, self.max_positions, d, device),
             tgt_positions: Positions::new(self.positions, self.max_positions, d, device),
             embed_dropout: Dropout::new(self.dropout),
@@ -91,7 +96,7 @@ impl Transformer {
 
     /// `[batch, len]` ids -> `[batch, len]`, true at padding.
     pub fn padding_mask(ids: &Tensor<2, Int>) -> Tensor<2, Bool> {
-        ids.clone().equal_elem(PAD_ID as i64)
+        ids.clone().equal_elem(i64::from(PAD_ID))
     }
 
     fn embed_source(&self, src: Tensor<2, Int>) -> Tensor<3> {

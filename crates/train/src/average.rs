@@ -3,29 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use nmt_model::Transformer;
 
-use crate::checkpoint::{CheckpointStore, params_fingerprint};
-use crate::translate::load_checkpoint;
-
-/// Adds every float parameter into running f64 sums, in module order.
-struct Sum<'a>(&'a mut Vec<Vec<f64>>, usize);
-
-impl ModuleVisitor for Sum<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let values = param.val().into_data();
-        if self.0.len() <= self.1 {
-            self.0.push(vec![0.0; values.num_elements()]);
-        }
-        for (s, v) in self.0[self.1].iter_mut().zip(values.iter::<f32>()) {
-            *s += f64::from(v);
-        }
-        self.1 += 1;
-    }
-}
+use crate::checkpoint::store::{move_into_place, temp_dir_for, write_checkpoint_files};
+use crate::checkpoint::{CheckpointStore, MODEL_FILE, STATE_FILE, params_fingerprint};
+use crate::error::{Result, TrainError};
+use crate::inference::Checkpoints;
 
 /// Replaces every float parameter by `sum / n`, keeping its id (so optimizer state would still
 /// line up) and its shape.
@@ -53,11 +38,19 @@ impl ModuleMapper for Mean<'_> {
 pub fn average_models(models: Vec<Transformer>) -> Result<Transformer> {
     let n = models.len();
     if n == 0 {
-        bail!("nothing to average");
+        return Err(TrainError::Refused("nothing to average".into()));
     }
-    let mut sums = Vec::new();
+    // Running f64 sums of every parameter, in module order.
+    let mut sums: Vec<Vec<f64>> = Vec::new();
     for model in &models {
-        model.visit(&mut Sum(&mut sums, 0));
+        for (i, (_, values)) in nmt_model::parameter_values(model).into_iter().enumerate() {
+            if sums.len() <= i {
+                sums.push(vec![0.0; values.len()]);
+            }
+            for (s, v) in sums[i].iter_mut().zip(values) {
+                *s += f64::from(v);
+            }
+        }
     }
     let first = models.into_iter().next().expect("n > 0");
     Ok(first.map(&mut Mean {
@@ -76,59 +69,39 @@ pub fn average_checkpoints(
     device: &Device,
 ) -> Result<PathBuf> {
     let store = CheckpointStore::new(run_dir);
-    let all = store.list()?;
+    let all = store.list();
     if last == 0 || all.len() < last {
-        bail!(
+        return Err(TrainError::Refused(format!(
             "--last {last}: {} holds {} checkpoint(s)",
             store.dir().display(),
             all.len()
-        );
+        )));
     }
-    let chosen = &all[all.len() - last..];
-    let mut models = Vec::new();
-    let mut newest = None;
-    for (_, dir) in chosen {
-        let loaded = load_checkpoint(run_dir, &dir.display().to_string(), device)?;
-        newest = Some((loaded.checkpoint, loaded.state));
-        models.push(loaded.model);
+    let chosen: Vec<String> = all[all.len() - last..]
+        .iter()
+        .map(|(_, d)| d.display().to_string())
+        .collect();
+    let loaded = Checkpoints::open(run_dir, &chosen)?.load(device)?;
+    let newest = loaded.checkpoints.iter().last().expect("last > 0").clone();
+    let averaged = average_models(loaded.into_models())?;
+    // Config, tokenizer and optimizer come from the newest checkpoint; only weights change.
+    let mut extra = Vec::new();
+    for name in newest.file_names() {
+        if ![MODEL_FILE, STATE_FILE].contains(&name.as_str()) {
+            let bytes = newest.read(&name)?;
+            extra.push((name, bytes));
+        }
     }
-    let (newest_dir, newest_state) = newest.expect("last > 0");
-    let averaged = average_models(models)?;
+    let extra: Vec<(&str, Vec<u8>)> = extra.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let mut state = newest.state.clone();
+    state.params_fingerprint = params_fingerprint(&averaged);
+    state.averaged_from = Some(chosen);
     let out = output
         .map(Path::to_path_buf)
         .unwrap_or_else(|| store.dir().join(format!("averaged-last-{last}")));
-    let tmp = out.with_extension("tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp)?;
-    // Config, tokenizer and optimizer come from the newest checkpoint; only weights change.
-    for entry in std::fs::read_dir(&newest_dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name != "model.bpk" && name != "state.json" {
-            std::fs::copy(entry.path(), tmp.join(&name))?;
-        }
-    }
-    averaged
-        .clone()
-        .save_file(tmp.join("model.bpk"))
-        .map_err(|e| anyhow::anyhow!("cannot write the averaged model: {e:?}"))?;
-    let mut state = serde_json::to_value(&newest_state)?;
-    state["params_fingerprint"] = params_fingerprint(&averaged).into();
-    state["averaged_from"] = chosen
-        .iter()
-        .map(|(_, d)| d.display().to_string())
-        .collect::<Vec<_>>()
-        .into();
-    std::fs::write(
-        tmp.join("state.json"),
-        serde_json::to_string_pretty(&state)?,
-    )?;
-    if out.exists() {
-        std::fs::remove_dir_all(&out)?;
-    }
-    std::fs::rename(&tmp, &out)?;
+    let tmp = temp_dir_for(&out)?;
+    write_checkpoint_files(&tmp, &averaged, None, &state, &extra)?;
+    move_into_place(&tmp, &out)?;
     Ok(out)
 }
 
@@ -136,57 +109,34 @@ pub fn average_checkpoints(
 mod tests {
     use super::*;
     use nmt_model::ModelConfig;
-
-    fn values(m: &Transformer) -> Vec<f32> {
-        m.tgt_embed.weight.val().into_data().iter::<f32>().collect()
-    }
+    use nmt_testkit::{all_values, model_with, tiny_config};
 
     #[test]
-    fn the_average_is_the_elementwise_mean() {
+    fn the_average_is_the_elementwise_mean_of_every_parameter() {
         let device = Device::flex();
         let cfg = ModelConfig {
-            d_model: 16,
-            heads: 2,
-            ff_dim: 32,
-            encoder_layers: 1,
-            decoder_layers: 1,
             max_positions: 32,
-            ..ModelConfig::default()
+            share_embeddings: false,
+            tie_output: false,
+            ..tiny_config()
         };
-        let mut models = Vec::new();
-        for seed in [1, 2, 3] {
-            models.push(nmt_model::seeded(&device, seed, || {
-                cfg.init(30, 30, &device).unwrap()
-            }));
-        }
-        let parts: Vec<Vec<f32>> = models.iter().map(values).collect();
-        let q0: Vec<f32> = models[2].decoder.layers[0]
-            .cross_attn
-            .attention
-            .query
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
+        let models: Vec<Transformer> = [1, 2, 3]
+            .iter()
+            .map(|&seed| model_with(&cfg, seed, 30, &device))
             .collect();
-        let avg = average_models(models).unwrap();
-        let got = values(&avg);
-        for i in 0..got.len() {
+        let parts: Vec<Vec<f32>> = models.iter().map(all_values).collect();
+        let avg = all_values(&average_models(models).unwrap());
+        assert_eq!(avg.len(), parts[0].len());
+        for (i, got) in avg.iter().enumerate() {
             let want = (parts[0][i] + parts[1][i] + parts[2][i]) / 3.0;
-            assert!((got[i] - want).abs() < 1e-6);
+            assert!(
+                (got - want).abs() < 1e-6,
+                "parameter value {i}: {got} vs {want}"
+            );
         }
-        let q: Vec<f32> = avg.decoder.layers[0]
-            .cross_attn
-            .attention
-            .query
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
-            .collect();
-        assert_ne!(
-            q, q0,
-            "parameters other than the embedding are averaged too"
+        assert!(
+            parts[0] != parts[1],
+            "the models differ, so the mean is not any one of them"
         );
     }
 }

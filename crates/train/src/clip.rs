@@ -1,23 +1,16 @@
 //! Global-norm gradient clipping over all parameters, as `torch.nn.utils.clip_grad_norm_` does.
 //! Burn's own clipping works per tensor, which changes the update's direction; this keeps it.
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-struct ParamIds(Vec<(ParamId, usize)>);
-
-impl ModuleVisitor for ParamIds {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push((param.id, D));
-    }
-}
-
 /// Every float parameter's id and rank, in visiting order.
 fn param_ids<M: Module>(model: &M) -> Vec<(ParamId, usize)> {
-    let mut ids = ParamIds(Vec::new());
-    model.visit(&mut ids);
-    ids.0
+    nmt_model::parameters(model)
+        .into_iter()
+        .map(|p| (p.id, p.dims.len()))
+        .collect()
 }
 
 fn squared_norm<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nmt_core::{InvalidSetting, check};
 use nmt_data::{DataConfig, TokenizerConfig};
 use nmt_decode::DecodeConfig;
 use nmt_model::ModelConfig;
@@ -136,6 +137,112 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks the values serde cannot; the error names the key and says what is allowed.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let t = self;
+        check(
+            t.accum_steps >= 1,
+            "train.accum_steps",
+            t.accum_steps,
+            "must be at least 1",
+        )?;
+        check(
+            (0.0..1.0).contains(&t.label_smoothing),
+            "train.label_smoothing",
+            t.label_smoothing,
+            "must be in [0, 1)",
+        )?;
+        check(
+            t.lr > 0.0 && t.lr.is_finite(),
+            "train.lr",
+            t.lr,
+            "must be a positive number",
+        )?;
+        check(
+            (0.0..=t.lr).contains(&t.min_lr),
+            "train.min_lr",
+            t.min_lr,
+            &format!("must be in [0, train.lr = {}]", t.lr),
+        )?;
+        check(
+            t.schedule != Schedule::Cosine || t.max_steps > t.warmup_steps,
+            "train.max_steps",
+            t.max_steps,
+            &format!(
+                "must exceed train.warmup_steps ({}): train.schedule = \"cosine\" decays over it",
+                t.warmup_steps
+            ),
+        )?;
+        check(
+            t.max_hours >= 0.0 && t.max_hours.is_finite(),
+            "train.max_hours",
+            t.max_hours,
+            "must be 0 (no limit) or a positive number of hours",
+        )?;
+        check(
+            t.max_steps > 0 || t.max_epochs > 0 || t.max_hours > 0.0 || t.patience > 0,
+            "train.max_steps",
+            t.max_steps,
+            "set train.max_steps, train.max_epochs, train.max_hours or train.patience, or the run never stops",
+        )?;
+        check(
+            t.checkpoint_every >= 1,
+            "train.checkpoint_every",
+            t.checkpoint_every,
+            "must be at least 1",
+        )?;
+        check(
+            t.keep_last >= 1,
+            "train.keep_last",
+            t.keep_last,
+            "must be at least 1",
+        )?;
+        for (i, beta) in t.betas.iter().enumerate() {
+            check(
+                (0.0..1.0).contains(beta),
+                if i == 0 {
+                    "train.betas[0]"
+                } else {
+                    "train.betas[1]"
+                },
+                beta,
+                "must be in [0, 1)",
+            )?;
+        }
+        check(
+            t.eps > 0.0 && t.eps.is_finite(),
+            "train.eps",
+            t.eps,
+            "must be a small positive number, e.g. 1e-9",
+        )?;
+        check(
+            t.weight_decay >= 0.0 && t.weight_decay.is_finite(),
+            "train.weight_decay",
+            t.weight_decay,
+            "must be a number >= 0",
+        )?;
+        check(
+            t.clip_norm >= 0.0 && t.clip_norm.is_finite(),
+            "train.clip_norm",
+            t.clip_norm,
+            "must be a number >= 0 (0 = no clipping)",
+        )
+    }
+}
+
+impl RunSection {
+    /// The device is parsed (and probed) by the binary; here it must at least be named.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        check(
+            !self.device.trim().is_empty(),
+            "run.device",
+            format!("{:?}", self.device),
+            "must name a device, e.g. \"flex\"",
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunSection {
@@ -198,73 +305,34 @@ impl RunConfig {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
             config.run.dir = Some(PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into())));
         }
-        config.validate().map_err(invalid)?;
+        config.validate().map_err(|e| invalid(e.to_string()))?;
         Ok(config)
     }
 
-    /// Cross-field checks that serde cannot express; messages name the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every section (each validates itself), then what spans sections. The error
+    /// names the key and says what is allowed. [`Self::load`] calls it once.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.data.validate()?;
+        self.tokenizer.validate()?;
         self.model.validate()?;
-        let t = &self.train;
-        if t.accum_steps == 0 {
-            return Err("train.accum_steps must be at least 1".into());
-        }
-        if !(0.0..1.0).contains(&t.label_smoothing) {
-            return Err(format!(
-                "train.label_smoothing must be in [0, 1), got {}",
-                t.label_smoothing
-            ));
-        }
-        if t.lr <= 0.0 {
-            return Err(format!("train.lr must be positive, got {}", t.lr));
-        }
-        if !(0.0..=t.lr).contains(&t.min_lr) {
-            return Err(format!(
-                "train.min_lr must be in [0, train.lr = {}], got {}",
-                t.lr, t.min_lr
-            ));
-        }
-        if t.schedule == Schedule::Cosine && t.max_steps <= t.warmup_steps {
-            return Err(format!(
-                "train.schedule = \"cosine\" decays over train.max_steps, which must exceed \
-                 train.warmup_steps ({}), got {}",
-                t.warmup_steps, t.max_steps
-            ));
-        }
-        if !(t.max_hours >= 0.0 && t.max_hours.is_finite()) {
-            return Err(format!(
-                "train.max_hours must be 0 (no limit) or a positive number of hours, got {}",
-                t.max_hours
-            ));
-        }
-        if t.max_steps == 0 && t.max_epochs == 0 && t.max_hours == 0.0 && t.patience == 0 {
-            return Err(
-                "set train.max_steps, train.max_epochs, train.max_hours or train.patience, or the run never stops"
-                    .into(),
-            );
-        }
-        if t.checkpoint_every == 0 {
-            return Err("train.checkpoint_every must be at least 1".into());
-        }
-        if self.model.share_embeddings && !self.tokenizer.joint {
-            return Err("model.share_embeddings = true needs tokenizer.joint = true".into());
-        }
-        if self.data.max_len + 1 > self.model.max_positions {
-            return Err(format!(
-                "data.max_len ({}) + 1 exceeds model.max_positions ({})",
-                self.data.max_len, self.model.max_positions
-            ));
-        }
-        if self.decode.beam == 0 || self.decode.nbest == 0 || self.decode.nbest > self.decode.beam {
-            return Err("decode.beam must be >= 1 and 1 <= decode.nbest <= decode.beam".into());
-        }
-        let beta = self.decode.coverage_penalty;
-        if !(beta.is_finite() && beta >= 0.0) {
-            return Err(format!(
-                "decode.coverage_penalty must be a finite number >= 0 (0 = off), not {beta}"
-            ));
-        }
-        Ok(())
+        self.train.validate()?;
+        self.decode.validate()?;
+        self.run.validate()?;
+        check(
+            !self.model.share_embeddings || self.tokenizer.joint,
+            "model.share_embeddings",
+            true,
+            "needs tokenizer.joint = true (one vocabulary for both sides)",
+        )?;
+        check(
+            self.data.max_len < self.model.max_positions,
+            "data.max_len",
+            self.data.max_len,
+            &format!(
+                "plus </s> must fit model.max_positions = {}",
+                self.model.max_positions
+            ),
+        )
     }
 
     pub fn run_dir(&self) -> &Path {

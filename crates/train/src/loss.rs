@@ -28,7 +28,7 @@ pub struct LossSums {
 pub fn label_smoothed_loss(logits: Tensor<3>, targets: Tensor<2, Int>, smoothing: f64) -> LossSums {
     let [batch, len, vocab] = logits.dims();
     let targets = targets.reshape([batch, len, 1]);
-    let real = targets.clone().not_equal_elem(PAD_ID as i64).float();
+    let real = targets.clone().not_equal_elem(i64::from(PAD_ID)).float();
     let z = logits.clone().detach();
     let shifted = z.clone() - z.max_dim(2);
     let exp = shifted.clone().exp();
@@ -99,7 +99,7 @@ mod tests {
     ) -> Tensor<1> {
         let [batch, len, vocab] = logits.dims();
         let logp = burn::tensor::activation::log_softmax(logits, 2);
-        let real = targets.clone().not_equal_elem(PAD_ID as i64).float();
+        let real = targets.clone().not_equal_elem(i64::from(PAD_ID)).float();
         let nll = logp
             .clone()
             .gather(2, targets.reshape([batch, len, 1]))
@@ -130,12 +130,12 @@ mod tests {
             4,
             7,
             2,
-            PAD_ID as i64,
-            PAD_ID as i64,
+            i64::from(PAD_ID),
+            i64::from(PAD_ID),
             9,
             6,
             8,
-            PAD_ID as i64,
+            i64::from(PAD_ID),
         ];
         let make = || {
             Tensor::<3>::from_data(

@@ -38,16 +38,8 @@ mod byte_fallback;
 
 use byte_fallback::{bpe_with_byte_fallback, unigram_with_byte_fallback};
 
-/// Padding id.
-pub const PAD_ID: u32 = 0;
-/// Beginning of sentence: the first decoder input.
-pub const BOS_ID: u32 = 1;
-/// End of sentence: appended to every source and target.
-pub const EOS_ID: u32 = 2;
-/// Unknown token (unused by trained tokenizers thanks to byte fallback).
-pub const UNK_ID: u32 = 3;
-/// The special tokens, index = id.
-pub const SPECIAL_TOKENS: [&str; 4] = ["<pad>", "<s>", "</s>", "<unk>"];
+pub use nmt_core::{BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID};
+
 /// Ids every trained vocabulary reserves: the 4 special tokens and the 256 byte tokens.
 pub const RESERVED_IDS: usize = SPECIAL_TOKENS.len() + 256;
 
@@ -71,16 +63,7 @@ impl SubwordTokenizer {
         texts: impl Iterator<Item = &'a str> + Send,
         cfg: &TokenizerConfig,
     ) -> Result<Self, DataError> {
-        if cfg.vocab_size <= RESERVED_IDS {
-            return Err(DataError::InvalidConfig {
-                field: "tokenizer.vocab_size",
-                value: cfg.vocab_size.to_string(),
-                reason: format!(
-                    "must be more than {RESERVED_IDS}: that many ids go to the 4 special tokens \
-                     and the 256 byte-fallback tokens"
-                ),
-            });
-        }
+        cfg.validate()?;
         let specials: Vec<AddedToken> = SPECIAL_TOKENS
             .iter()
             .map(|t| AddedToken::from(*t, true))
@@ -287,15 +270,16 @@ impl Vocabularies {
                 return Self::load(path);
             }
             if !cfg.joint {
-                return Err(DataError::InvalidConfig {
-                    field: "tokenizer.joint",
-                    value: "false".into(),
-                    reason: format!(
+                return Err(nmt_core::InvalidSetting::new(
+                    "tokenizer.joint",
+                    false,
+                    format!(
                         "tokenizer.path = {} is one tokenizer file, used for both languages; \
                          set joint = true, or point path at a directory holding {SRC_TOKENIZER_FILE} and {TGT_TOKENIZER_FILE}",
                         path.display()
                     ),
-                });
+                )
+                .into());
             }
             let shared = SubwordTokenizer::load(path)?;
             return Ok(Self::joint(shared));
@@ -323,18 +307,39 @@ impl Vocabularies {
         }
     }
 
+    /// The tokenizer file(s) as [`save`](Self::save) writes them: `tokenizer.json`, or
+    /// `tokenizer.src.json` and `tokenizer.tgt.json`, with their bytes.
+    pub fn to_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, DataError> {
+        let json = |t: &SubwordTokenizer, name: &'static str| {
+            t.inner
+                .to_string(true)
+                .map(|s| (name, s.into_bytes()))
+                .map_err(|e| DataError::TokenizerSave {
+                    path: PathBuf::from(name),
+                    reason: e.to_string(),
+                })
+        };
+        if self.joint {
+            Ok(vec![json(&self.src, JOINT_TOKENIZER_FILE)?])
+        } else {
+            Ok(vec![
+                json(&self.src, SRC_TOKENIZER_FILE)?,
+                json(&self.tgt, TGT_TOKENIZER_FILE)?,
+            ])
+        }
+    }
+
     /// Writes the tokenizer file(s) into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<(), DataError> {
         fs::create_dir_all(dir).map_err(|reason| DataError::Write {
             path: dir.to_path_buf(),
             reason,
         })?;
-        if self.joint {
-            self.src.save(&dir.join(JOINT_TOKENIZER_FILE))
-        } else {
-            self.src.save(&dir.join(SRC_TOKENIZER_FILE))?;
-            self.tgt.save(&dir.join(TGT_TOKENIZER_FILE))
+        for (name, bytes) in self.to_files()? {
+            let path = dir.join(name);
+            fs::write(&path, bytes).map_err(|reason| DataError::Write { path, reason })?;
         }
+        Ok(())
     }
 
     /// Loads what [`save`](Self::save) wrote: `dir/tokenizer.json` if it exists (joint),

@@ -7,26 +7,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use nmt_decode::{Hypothesis, length_penalty};
 use nmt_model::{BOS_ID, EOS_ID, ModelConfig, PAD_ID, Transformer};
 
-pub const EOS: u32 = EOS_ID as u32;
+pub const EOS: u32 = EOS_ID;
 
-pub fn tiny_config() -> ModelConfig {
-    ModelConfig {
-        d_model: 16,
-        heads: 2,
-        ff_dim: 32,
-        encoder_layers: 1,
-        decoder_layers: 1,
-        ..Default::default()
-    }
-}
-
-pub fn tiny_model(seed: u64, vocab: usize, device: &Device) -> Transformer {
-    model_with(&tiny_config(), seed, vocab, device)
-}
-
-pub fn model_with(cfg: &ModelConfig, seed: u64, vocab: usize, device: &Device) -> Transformer {
-    nmt_model::seeded(device, seed, || cfg.init(vocab, vocab, device).unwrap())
-}
+pub use nmt_testkit::{model_with, tiny_config, tiny_model};
 
 /// A tiny model made decisive: untied output weights scaled by 6 (peaked distributions) and a
 /// bias on `</s>`. With a tiny vocabulary, a plain random model's best output is nearly always
@@ -114,7 +97,7 @@ pub fn teacher_forced_log_probs(
     let mut tgt_in = Vec::with_capacity(n * len);
     for t in targets {
         assert_eq!(t.len() + 1, len);
-        tgt_in.push(BOS_ID as i64);
+        tgt_in.push(i64::from(BOS_ID));
         tgt_in.extend(t.iter().map(|&x| x as i64));
     }
     let tgt_t = Tensor::<2, Int>::from_data(TensorData::new(tgt_in, [n, len]), device);
@@ -188,7 +171,7 @@ pub fn next_log_probs(
     let src_t = Tensor::<2, Int>::from_data(TensorData::new(src_flat, [n, src.len()]), device);
     let tgt_in: Vec<i64> = prefixes
         .iter()
-        .flat_map(|p| std::iter::once(BOS_ID as i64).chain(p.iter().map(|&t| t as i64)))
+        .flat_map(|p| std::iter::once(i64::from(BOS_ID)).chain(p.iter().map(|&t| t as i64)))
         .collect();
     let tgt_t = Tensor::<2, Int>::from_data(TensorData::new(tgt_in, [n, len]), device);
     let lp: Vec<f32> = log_softmax(model.forward(src_t, tgt_t), 2)
@@ -201,6 +184,7 @@ pub fn next_log_probs(
             last.iter()
                 .enumerate()
                 .map(|(t, &v)| {
+                    let t = t as u32;
                     let banned = t == PAD_ID || t == BOS_ID || (forced && t != EOS_ID);
                     if banned { f32::NEG_INFINITY } else { v }
                 })

@@ -4,10 +4,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use nmt_data::quickstart::{
-    MAX_WORDS, MIN_WORDS, QUICKSTART_SEED, TEST_PAIRS, TRAIN_PAIRS, VALID_PAIRS,
-};
-use nmt_data::{generate_quickstart, read_lines, write_quickstart};
+use nmt_data::read_lines;
+use nmt_quickstart::{MAX_WORDS, MIN_WORDS, QUICKSTART_SEED, TEST_PAIRS, TRAIN_PAIRS, VALID_PAIRS};
+use nmt_quickstart::{generate_quickstart, write_quickstart};
 
 #[test]
 fn same_seed_same_corpus_other_seed_other_corpus() {

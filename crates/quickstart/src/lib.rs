@@ -12,6 +12,9 @@
 //!
 //! Generation is deterministic in the seed. Sentences are unique across the whole corpus (on
 //! both sides), so no test or validation sentence occurs in train.
+//!
+//! This crate only writes text: it shares the data crate's generator (so the corpus never
+//! changes with a dependency update) and its error type, and nothing else.
 
 mod grammar;
 mod lexicon;
@@ -24,9 +27,8 @@ use std::path::Path;
 use grammar::{Clause, Determiner, NounPhrase, Predicate, Pronoun, Subject, Tense};
 use lexicon::{ADJECTIVES, Kind, NOUNS, Noun, Objects, REPORTING_VERBS, VERBS};
 
-use crate::corpus::ParallelText;
-use crate::error::DataError;
-use crate::rng::{SplitMix64, mix64};
+use nmt_data::rng::{SplitMix64, mix64};
+use nmt_data::{DataError, ParallelText};
 
 /// The seed of the committed `data/quickstart` files.
 pub const QUICKSTART_SEED: u64 = 2024;

@@ -1,0 +1,224 @@
+//! `nmt translate` and `nmt eval`: decode with a run's checkpoint(s), through the one inference
+//! path (`nmt_train::inference`).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use nmt_decode::DecodeConfig;
+use nmt_metrics::ScoreReport;
+use nmt_train::{Checkpoints, Loaded};
+
+use crate::device::parse_device;
+
+/// Decoding flags shared by translate and eval; unset flags keep the run's `[decode]` values.
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    /// Beam size (1 = greedy).
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Length penalty alpha.
+    #[arg(long)]
+    lenpen: Option<f64>,
+    /// Coverage penalty beta (beam search; 0 = off).
+    #[arg(long)]
+    coverage_penalty: Option<f64>,
+    /// Hypotheses per sentence.
+    #[arg(long)]
+    nbest: Option<usize>,
+    /// Token budget of a decoding batch.
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// `best`, `latest` or a checkpoint directory. Repeat it to decode with an ensemble: each
+    /// step then takes the mean of the models' distributions (their tokenizers must match).
+    #[arg(long = "checkpoint", default_value = "best")]
+    checkpoints: Vec<String>,
+    /// Device (default: the run's run.device).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+impl DecodeArgs {
+    /// The run's `[decode]` with these flags applied, checked like the config's.
+    fn apply(&self, mut cfg: DecodeConfig) -> Result<DecodeConfig> {
+        if let Some(b) = self.beam {
+            cfg.beam = b;
+            cfg.nbest = cfg.nbest.min(b);
+        }
+        if let Some(l) = self.lenpen {
+            cfg.lenpen = l;
+        }
+        if let Some(c) = self.coverage_penalty {
+            cfg.coverage_penalty = c;
+        }
+        if let Some(n) = self.nbest {
+            cfg.nbest = n;
+        }
+        if let Some(m) = self.max_tokens {
+            cfg.max_tokens = m;
+        }
+        cfg.validate()
+            .context("invalid decoding flags (--beam, --nbest, --lenpen, ...)")?;
+        Ok(cfg)
+    }
+
+    /// Opens the checkpoints of `run` and loads them on `--device`, else on the device the
+    /// (first) checkpoint was trained on.
+    fn load(&self, run: &Path) -> Result<Loaded> {
+        let checkpoints = Checkpoints::open(run, &self.checkpoints)?;
+        for c in checkpoints.iter().filter(|c| !c.is_verified()) {
+            eprintln!(
+                "warning: {} was written before checkpoints had checksums; its files are not verified",
+                c.dir().display()
+            );
+        }
+        let spec = self
+            .device
+            .clone()
+            .unwrap_or_else(|| checkpoints.config().run.device.clone());
+        Ok(checkpoints.load(&parse_device(&spec)?)?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// The run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Input file, one sentence a line (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Also write the raw hypotheses (subword tokens and scores) to this file.
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// Source sentences.
+    #[arg(long)]
+    src: PathBuf,
+    /// Reference translations.
+    #[arg(long = "ref")]
+    reference: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+fn read_input(path: &Option<PathBuf>) -> Result<Vec<String>> {
+    let lines = match path {
+        Some(p) => nmt_data::read_lines(p)?,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .read_to_string(&mut text)
+                .context("stdin is not valid UTF-8")?;
+            text.lines().map(nmt_data::normalize_line).collect()
+        }
+    };
+    Ok(lines)
+}
+
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
+pub fn translate(a: TranslateArgs) -> Result<ExitCode> {
+    let lines = read_input(&a.input)?;
+    let loaded = a.decode.load(&a.run)?;
+    let cfg = a.decode.apply(loaded.config().decode.clone())?;
+    let results = loaded.translate(&lines, &cfg)?;
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(create(p)?),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut raw = a.raw.as_deref().map(create).transpose()?;
+    for (i, nbest) in results.iter().enumerate() {
+        if cfg.nbest == 1 {
+            writeln!(out, "{}", nbest.first().map(|h| h.0.as_str()).unwrap_or(""))?;
+        } else {
+            for (text, h) in nbest {
+                writeln!(out, "{i} ||| {text} ||| {:.4}", h.score)?;
+            }
+        }
+        if let Some(raw) = raw.as_mut() {
+            for (_, h) in nbest {
+                let pieces: Vec<String> = h
+                    .tokens
+                    .iter()
+                    .map(|&t| loaded.vocab().tgt.id_to_token(t))
+                    .collect();
+                writeln!(
+                    raw,
+                    "{i}\t{:.4}\t{:.4}\t{}",
+                    h.score,
+                    h.log_prob,
+                    pieces.join(" ")
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    if let Some(raw) = raw.as_mut() {
+        raw.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn eval(a: EvalArgs) -> Result<ExitCode> {
+    let loaded = a.decode.load(&a.run)?;
+    let cfg = a.decode.apply(loaded.config().decode.clone())?;
+    let sources = nmt_data::read_lines(&a.src)?;
+    let refs = nmt_data::read_lines(&a.reference)?;
+    if sources.len() != refs.len() {
+        bail!(
+            "{} has {} lines but {} has {}",
+            a.src.display(),
+            sources.len(),
+            a.reference.display(),
+            refs.len()
+        );
+    }
+    let (hyps, bleu, chrf) = loaded.evaluate(&sources, &refs, &cfg)?;
+    let stem = a
+        .src
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "eval".into());
+    let hyp_path = a.run.join(format!("{stem}.hyp"));
+    std::fs::write(&hyp_path, hyps.join("\n") + "\n")
+        .with_context(|| format!("cannot write {}", hyp_path.display()))?;
+    let report = ScoreReport {
+        bleu: Some(bleu),
+        chrf: Some(chrf),
+    };
+    if a.json {
+        let mut v = report.to_json();
+        v["hypotheses"] = serde_json::Value::String(hyp_path.display().to_string());
+        v["checkpoint"] = serde_json::Value::String(loaded.first().dir().display().to_string());
+        if loaded.models().len() > 1 {
+            let all = loaded.checkpoints.iter();
+            v["ensemble"] = all.map(|c| c.dir().display().to_string()).collect();
+        }
+        println!("{v}");
+    } else {
+        eprintln!("hypotheses written to {}", hyp_path.display());
+        println!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,166 @@
+//! One optimizer step, the only one: `nmt train` runs it on the corpus and `nmt bench train`
+//! times it on a fixed batch, so the speed we publish is the speed of training.
+//!
+//! Micro-batches -> forward (dropout seeded from (seed, step, micro-batch)) -> label-smoothed
+//! loss averaged over all their target tokens -> backward, gradients summed over the
+//! micro-batches -> global-norm clipping -> Adam/AdamW at the step's learning rate.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
+};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use nmt_data::IdBatch;
+use nmt_model::Transformer;
+
+use crate::clip::clip_global_norm;
+use crate::config::{OptimizerKind, TrainConfig};
+use crate::loss::label_smoothed_loss;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Label-smoothed loss summed over the step's target tokens.
+    pub loss_sum: f64,
+    /// Target tokens of all micro-batches (the loss is averaged over these).
+    pub tokens: usize,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// A step whose loss or gradient norm is not a finite number; nothing was updated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFinite {
+    /// "loss" or "gradient norm".
+    pub what: &'static str,
+    pub value: f64,
+    /// The micro-batch being processed (0 for the gradient norm).
+    pub micro_batch: usize,
+}
+
+/// The optimizer and the settings of a step. Its only state is the optimizer's moments, which
+/// checkpoints save and resume restores.
+pub struct TrainStep {
+    optimizer: ModuleOptimizer,
+    seed: u64,
+    label_smoothing: f64,
+    clip_norm: f64,
+    device: Device,
+}
+
+impl TrainStep {
+    /// A step for `cfg` on `device` (an autodiff device: the one the model lives on).
+    pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
+        Self {
+            optimizer: optimizer(cfg),
+            seed: cfg.seed,
+            label_smoothing: cfg.label_smoothing,
+            clip_norm: cfg.clip_norm,
+            device: device.clone(),
+        }
+    }
+
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optimizer
+    }
+
+    /// Replaces the optimizer state, e.g. with a checkpoint's.
+    pub fn set_optimizer(&mut self, optimizer: ModuleOptimizer) {
+        self.optimizer = optimizer;
+    }
+
+    /// Takes optimizer step number `step` (from 1) at learning rate `lr` on `batches`, the
+    /// step's micro-batches; returns the updated model. On a non-finite loss or gradient norm
+    /// the model is dropped and nothing is updated: the caller stops the run.
+    pub fn run(
+        &mut self,
+        model: Transformer,
+        batches: &[IdBatch],
+        step: u64,
+        lr: f64,
+    ) -> Result<(Transformer, StepStats), NonFinite> {
+        let tokens: usize = batches.iter().map(|b| b.tgt_tokens).sum();
+        let mut accumulator = GradientsAccumulator::<Transformer>::new();
+        let mut loss_sum = 0.0f64;
+        for (i, batch) in batches.iter().enumerate() {
+            let (src, tgt_in, tgt_out) = batch_tensors(batch, &self.device);
+            let logits = nmt_model::seeded(&self.device, dropout_seed(self.seed, step, i), || {
+                model.forward(src, tgt_in)
+            });
+            let sums = label_smoothed_loss(logits, tgt_out, self.label_smoothing);
+            let loss = sums.smoothed.div_scalar(tokens as f64);
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * tokens as f64;
+            if !loss_sum.is_finite() {
+                return Err(NonFinite {
+                    what: "loss",
+                    value: loss_sum,
+                    micro_batch: i,
+                });
+            }
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        let mut grads = accumulator.grads();
+        let grad_norm = clip_global_norm(&model, &mut grads, self.clip_norm);
+        if !grad_norm.is_finite() {
+            return Err(NonFinite {
+                what: "gradient norm",
+                value: grad_norm,
+                micro_batch: 0,
+            });
+        }
+        let model = self.optimizer.step(lr, model, grads);
+        Ok((
+            model,
+            StepStats {
+                loss_sum,
+                tokens,
+                grad_norm,
+            },
+        ))
+    }
+}
+
+fn optimizer(t: &TrainConfig) -> ModuleOptimizer {
+    match t.optimizer {
+        OptimizerKind::Adam => {
+            let mut c = AdamConfig::new()
+                .with_beta_1(t.betas[0] as f32)
+                .with_beta_2(t.betas[1] as f32)
+                .with_epsilon(t.eps as f32);
+            if t.weight_decay > 0.0 {
+                c = c.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)));
+            }
+            c.init()
+        }
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(t.betas[0] as f32)
+            .with_beta_2(t.betas[1] as f32)
+            .with_epsilon(t.eps as f32)
+            .with_weight_decay(t.weight_decay as f32)
+            .init(),
+    }
+}
+
+/// Turns an id batch into `(src, tgt_in, tgt_out)` tensors, each built in one go.
+pub fn batch_tensors(
+    batch: &IdBatch,
+    device: &Device,
+) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>) {
+    let make = |v: &Vec<i64>, len: usize| {
+        Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [batch.batch_size, len]), device)
+    };
+    (
+        make(&batch.src, batch.src_len),
+        make(&batch.tgt_in, batch.tgt_len),
+        make(&batch.tgt_out, batch.tgt_len),
+    )
+}
+
+/// Dropout randomness is a function of (seed, step, micro-batch), so resuming needs no RNG state.
+fn dropout_seed(seed: u64, step: u64, micro: usize) -> u64 {
+    let mut x = seed
+        ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (micro as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x.wrapping_mul(0x94D0_49BB_1331_11EB)
+}
