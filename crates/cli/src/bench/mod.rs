@@ -1,6 +1,7 @@
 //! `nmt bench`: commands that print figures (JSON lines), never timed tests.
 
 mod decode;
+mod load;
 mod train;
 
 use anyhow::Result;
@@ -13,12 +14,16 @@ pub enum BenchCommand {
     /// Training throughput of the step `nmt train` runs, at a fixed shape comparable with
     /// ../shared/bench/torch_reference.py.
     Train(train::BenchTrainArgs),
+    /// Loading time of a checkpoint for translation, and the share its checksum verification
+    /// takes.
+    Load(load::BenchLoadArgs),
 }
 
 pub fn bench(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Decode(a) => decode::bench_decode(a),
         BenchCommand::Train(a) => train::bench_train(a),
+        BenchCommand::Load(a) => load::bench_load(a),
     }
 }
 

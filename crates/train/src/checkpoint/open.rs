@@ -82,7 +82,7 @@ impl Checkpoint {
     }
 
     /// Checks one file against the manifest (a format-1 checkpoint: only that it exists).
-    fn verify(&self, name: &str) -> Result<()> {
+    pub fn verify(&self, name: &str) -> Result<()> {
         match &self.manifest {
             Some(m) => Ok(m.verify_file(&self.dir, name)?),
             None if self.dir.join(name).is_file() => Ok(()),
