@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod device;
 mod plot;
+mod prepare;
 mod score;
 mod train;
 mod translate;
@@ -31,6 +32,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Tokenize a config's corpus once into a prepared (binary, memory-mapped) dataset.
+    Prepare(prepare::PrepareArgs),
     /// Train a model from a TOML config (checkpoints, validation BLEU, test BLEU).
     Train(train::TrainArgs),
     /// Translate text with a trained run.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Prepare(a) => prepare::prepare(a),
         Command::Train(a) => train::train(a),
         Command::Translate(a) => translate::translate(a),
         Command::Eval(a) => translate::eval(a),

@@ -51,6 +51,7 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let mut overrides = a.set.clone();
     if let Some(d) = &a.run_dir {
         overrides.push(format!("run.dir={:?}", d.display().to_string()));
@@ -88,6 +89,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         overwrite: a.overwrite,
         stop,
         quiet: a.quiet,
+        started: Some(started),
     };
     let outcome = nmt_train::train(&config, &device, &opts)?;
     if outcome.stop == StopReason::Interrupted {

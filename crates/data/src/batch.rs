@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::filter::EncodedPair;
+use crate::pairs::{PairSource, Tokens};
 use crate::rng::{SplitMix64, mix64};
 use crate::tokenizer::{BOS_ID, EOS_ID, PAD_ID};
 
@@ -62,32 +62,32 @@ impl IdBatch {
     ///
     /// # Panics
     /// If an index is out of range (a bug in the caller, not bad input).
-    pub fn from_pairs(pairs: &[EncodedPair], indices: &[usize]) -> IdBatch {
-        let rows: Vec<&EncodedPair> = indices.iter().map(|&i| &pairs[i]).collect();
+    pub fn from_pairs<P: PairSource + ?Sized>(pairs: &P, indices: &[usize]) -> IdBatch {
+        let rows: Vec<(Tokens<'_>, Tokens<'_>)> = indices.iter().map(|&i| pairs.pair(i)).collect();
         let batch_size = rows.len();
-        let src_len = rows.iter().map(|p| p.src.len() + 1).max().unwrap_or(0);
-        let tgt_len = rows.iter().map(|p| p.tgt.len() + 1).max().unwrap_or(0);
+        let src_len = rows.iter().map(|p| p.0.len() + 1).max().unwrap_or(0);
+        let tgt_len = rows.iter().map(|p| p.1.len() + 1).max().unwrap_or(0);
         let pad = i64::from(PAD_ID);
         let mut src = vec![pad; batch_size * src_len];
         let mut tgt_in = vec![pad; batch_size * tgt_len];
         let mut tgt_out = vec![pad; batch_size * tgt_len];
         let (mut src_tokens, mut tgt_tokens) = (0, 0);
-        for (row, pair) in rows.iter().enumerate() {
+        for (row, (src_ids, tgt_ids)) in rows.iter().enumerate() {
             let s = &mut src[row * src_len..(row + 1) * src_len];
-            for (slot, &id) in s.iter_mut().zip(&pair.src) {
+            for (slot, id) in s.iter_mut().zip(src_ids.iter()) {
                 *slot = i64::from(id);
             }
-            s[pair.src.len()] = i64::from(EOS_ID);
+            s[src_ids.len()] = i64::from(EOS_ID);
             let t_in = &mut tgt_in[row * tgt_len..(row + 1) * tgt_len];
             let t_out = &mut tgt_out[row * tgt_len..(row + 1) * tgt_len];
             t_in[0] = i64::from(BOS_ID);
-            for (k, &id) in pair.tgt.iter().enumerate() {
+            for (k, id) in tgt_ids.iter().enumerate() {
                 t_in[k + 1] = i64::from(id);
                 t_out[k] = i64::from(id);
             }
-            t_out[pair.tgt.len()] = i64::from(EOS_ID);
-            src_tokens += pair.src.len() + 1;
-            tgt_tokens += pair.tgt.len() + 1;
+            t_out[tgt_ids.len()] = i64::from(EOS_ID);
+            src_tokens += src_ids.len() + 1;
+            tgt_tokens += tgt_ids.len() + 1;
         }
         IdBatch {
             indices: indices.to_vec(),
@@ -126,8 +126,9 @@ fn epoch_rng(seed: u64, epoch: u64) -> SplitMix64 {
 /// order that differs every epoch but is reproducible from the seed.
 #[derive(Clone, Debug)]
 pub struct TokenBudgetBatcher {
-    /// Per pair: (source length + `</s>`, target length + 1).
-    lengths: Vec<(usize, usize)>,
+    /// Per pair: (source length + `</s>`, target length + 1). u32 keeps the table small for
+    /// corpora of millions of pairs.
+    lengths: Vec<(u32, u32)>,
     max_tokens: usize,
     /// Sentences sorted together: about `bucket_pool` batches' worth.
     pool_sentences: usize,
@@ -137,13 +138,13 @@ pub struct TokenBudgetBatcher {
 impl TokenBudgetBatcher {
     /// A batcher over `pairs`. Errors when there are no pairs, when `max_tokens` or
     /// `bucket_pool` is 0, or when a pair alone needs more than `max_tokens`.
-    pub fn new(
-        pairs: &[EncodedPair],
+    pub fn new<P: PairSource + ?Sized>(
+        pairs: &P,
         max_tokens: usize,
         bucket_pool: usize,
         seed: u64,
     ) -> Result<Self, DataError> {
-        if pairs.is_empty() {
+        if pairs.num_pairs() == 0 {
             return Err(DataError::NoPairs);
         }
         for (key, value) in [
@@ -152,11 +153,11 @@ impl TokenBudgetBatcher {
         ] {
             nmt_core::check(value > 0, key, value, "must be at least 1")?;
         }
-        let lengths: Vec<(usize, usize)> = pairs
-            .iter()
-            .map(|p| (p.src.len() + 1, p.tgt.len() + 1))
-            .collect();
-        for (index, &(s, t)) in lengths.iter().enumerate() {
+        let mut lengths: Vec<(u32, u32)> = Vec::with_capacity(pairs.num_pairs());
+        for index in 0..pairs.num_pairs() {
+            let (src, tgt) = pairs.pair(index);
+            let (s, t) = (src.len() + 1, tgt.len() + 1);
+            lengths.push((s as u32, t as u32));
             if s.max(t) > max_tokens {
                 return Err(DataError::PairExceedsBudget {
                     index,
@@ -169,7 +170,7 @@ impl TokenBudgetBatcher {
         }
         // Sentences per batch ≈ max_tokens / mean cost; integer arithmetic so the pool size
         // (and with it the batch order) is the same on every platform.
-        let total_cost: u128 = lengths.iter().map(|&(s, t)| s.max(t) as u128).sum();
+        let total_cost: u128 = lengths.iter().map(|&(s, t)| u128::from(s.max(t))).sum();
         let pool = bucket_pool as u128 * max_tokens as u128 * lengths.len() as u128 / total_cost;
         let pool_sentences = usize::try_from(pool).unwrap_or(usize::MAX).max(1);
         Ok(Self {
@@ -178,6 +179,12 @@ impl TokenBudgetBatcher {
             pool_sentences,
             seed,
         })
+    }
+
+    /// (source length + `</s>`, target length + 1) of pair `i`.
+    fn length(&self, i: usize) -> (usize, usize) {
+        let (s, t) = self.lengths[i];
+        (s as usize, t as usize)
     }
 
     /// Number of pairs batched.
@@ -198,7 +205,7 @@ impl TokenBudgetBatcher {
         for pool in order.chunks_mut(self.pool_sentences) {
             // Stable sort: equal lengths keep their shuffled order.
             pool.sort_by_key(|&i| self.lengths[i]);
-            cut_by_budget(pool, |i| self.lengths[i], self.max_tokens, &mut batches);
+            cut_by_budget(pool, |i| self.length(i), self.max_tokens, &mut batches);
         }
         rng.shuffle(&mut batches);
         batches
@@ -213,12 +220,12 @@ impl TokenBudgetBatcher {
     pub fn padding_ratio(&self, epoch: u64) -> f64 {
         let (mut slots, mut tokens) = (0, 0);
         for batch in self.epoch_batches(epoch) {
-            let src_len = batch.iter().map(|&i| self.lengths[i].0).max().unwrap_or(0);
-            let tgt_len = batch.iter().map(|&i| self.lengths[i].1).max().unwrap_or(0);
+            let src_len = batch.iter().map(|&i| self.length(i).0).max().unwrap_or(0);
+            let tgt_len = batch.iter().map(|&i| self.length(i).1).max().unwrap_or(0);
             slots += batch.len() * (src_len + tgt_len);
             tokens += batch
                 .iter()
-                .map(|&i| self.lengths[i].0 + self.lengths[i].1)
+                .map(|&i| self.length(i).0 + self.length(i).1)
                 .sum::<usize>();
         }
         padding_share(slots, tokens)

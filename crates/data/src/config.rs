@@ -16,8 +16,8 @@ pub struct DataConfig {
     pub src_lang: String,
     /// Target language code, e.g. `"de"`. Required.
     pub tgt_lang: String,
-    /// The training split. Required.
-    pub train: SplitSpec,
+    /// The training split, or a list of them read one after another as one corpus. Required.
+    pub train: TrainSplits,
     /// The validation split. Default: none.
     #[serde(default)]
     pub valid: Option<SplitSpec>,
@@ -44,6 +44,33 @@ pub struct DataConfig {
     /// Default: 100.
     #[serde(default = "default_bucket_pool")]
     pub bucket_pool: usize,
+    /// Where the prepared (tokenized, binary) dataset is written and read (`nmt prepare`).
+    /// Default: `RUN_DIR/prepared`. Runs that share a corpus, filters and tokenizer can share
+    /// one directory; a prepared dataset that no longer matches the config is refused.
+    #[serde(default)]
+    pub prepared_dir: Option<PathBuf>,
+}
+
+/// `data.train`: one split, or several concatenated in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TrainSplits {
+    One(SplitSpec),
+    Many(Vec<SplitSpec>),
+}
+
+impl TrainSplits {
+    /// The (source, target) files of every split, in order.
+    pub fn resolve(
+        &self,
+        src_lang: &str,
+        tgt_lang: &str,
+    ) -> Result<Vec<(PathBuf, PathBuf)>, DataError> {
+        match self {
+            TrainSplits::One(s) => Ok(vec![s.resolve(src_lang, tgt_lang)?]),
+            TrainSplits::Many(list) => list.iter().map(|s| s.resolve(src_lang, tgt_lang)).collect(),
+        }
+    }
 }
 
 fn default_max_len() -> usize {
@@ -65,13 +92,14 @@ impl DataConfig {
         Self {
             src_lang: src_lang.to_string(),
             tgt_lang: tgt_lang.to_string(),
-            train,
+            train: TrainSplits::One(train),
             valid: None,
             test: None,
             max_len: default_max_len(),
             max_len_ratio: default_max_len_ratio(),
             max_tokens: default_max_tokens(),
             bucket_pool: default_bucket_pool(),
+            prepared_dir: None,
         }
     }
 
@@ -115,6 +143,12 @@ impl DataConfig {
             "data.bucket_pool",
             self.bucket_pool,
             "must be at least 1",
+        )?;
+        check(
+            !matches!(&self.train, TrainSplits::Many(list) if list.is_empty()),
+            "data.train",
+            "[]",
+            "must name at least one split",
         )
     }
 }
@@ -214,6 +248,14 @@ pub struct TokenizerConfig {
     /// Default: none (train).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// A tokenizer is trained on at most this many training pairs, a uniform sample drawn
+    /// with `sample_seed` (the whole corpus when it is smaller, in corpus order). Bounds the
+    /// memory and time of preparing corpora of millions of pairs. Default: 1000000.
+    #[serde(default = "default_sample_lines")]
+    pub sample_lines: usize,
+    /// Seed of that sample. Default: 1.
+    #[serde(default = "default_sample_seed")]
+    pub sample_seed: u64,
 }
 
 impl TokenizerConfig {
@@ -233,6 +275,12 @@ impl TokenizerConfig {
             "tokenizer.min_frequency",
             self.min_frequency,
             "must be at least 1",
+        )?;
+        check(
+            self.sample_lines > 0,
+            "tokenizer.sample_lines",
+            self.sample_lines,
+            "must be at least 1",
         )
     }
 }
@@ -246,6 +294,12 @@ fn default_joint() -> bool {
 fn default_min_frequency() -> u64 {
     2
 }
+fn default_sample_lines() -> usize {
+    1_000_000
+}
+fn default_sample_seed() -> u64 {
+    1
+}
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
@@ -256,6 +310,8 @@ impl Default for TokenizerConfig {
             min_frequency: default_min_frequency(),
             split_punctuation: false,
             path: None,
+            sample_lines: default_sample_lines(),
+            sample_seed: default_sample_seed(),
         }
     }
 }

@@ -91,6 +91,23 @@ pub enum DataError {
         max_tokens: usize,
     },
 
+    /// A file of a prepared dataset is not what was written (the message names it).
+    #[error(transparent)]
+    Integrity(#[from] nmt_core::IntegrityError),
+
+    /// A prepared dataset whose files do not fit together.
+    #[error("{}: not a usable prepared dataset: {reason}; prepare it again", path.display())]
+    PreparedCorrupt { path: PathBuf, reason: String },
+
+    /// A prepared dataset made from another corpus, tokenizer or filters than the config's.
+    #[error(
+        "the prepared data in {} does not match the config: {}; prepare it again with \
+         `nmt prepare --config <your config> --force` (or delete the directory)",
+        dir.display(),
+        changes.join("; ")
+    )]
+    PreparedStale { dir: PathBuf, changes: Vec<String> },
+
     /// A setting has a value that cannot work.
     #[error("invalid setting {0}")]
     InvalidSetting(#[from] nmt_core::InvalidSetting),

@@ -21,7 +21,7 @@ pub struct EncodedPair {
 
 /// What [`encode_corpus`] did with the pairs it read. Every pair read is counted once, under
 /// the first reason that drops it (checked in the order empty, too long, bad ratio) or as kept.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FilterStats {
     pub read: usize,
     /// Pairs where either side has no tokens.
@@ -33,7 +33,26 @@ pub struct FilterStats {
     pub kept: usize,
     /// The limits applied, for messages.
     pub max_len: usize,
+    /// No limit (validation text) is infinite, which JSON writes as `null`.
+    #[serde(with = "unbounded_ratio")]
     pub max_len_ratio: f64,
+}
+
+/// An `f64` that may be infinite, as JSON: a number, or `null` for infinity.
+mod unbounded_ratio {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
 }
 
 impl fmt::Display for FilterStats {
@@ -73,6 +92,36 @@ enum Verdict {
     Keep,
 }
 
+impl FilterStats {
+    /// No pair read yet, under these limits.
+    pub fn new(max_len: usize, max_len_ratio: f64) -> Self {
+        Self {
+            read: 0,
+            empty: 0,
+            too_long: 0,
+            bad_ratio: 0,
+            kept: 0,
+            max_len,
+            max_len_ratio,
+        }
+    }
+
+    /// Counts one pair of `src` and `tgt` subword tokens and says whether it is kept.
+    pub fn admit(&mut self, src: usize, tgt: usize) -> bool {
+        self.read += 1;
+        match verdict(src, tgt, self.max_len, self.max_len_ratio) {
+            Verdict::Empty => self.empty += 1,
+            Verdict::TooLong => self.too_long += 1,
+            Verdict::BadRatio => self.bad_ratio += 1,
+            Verdict::Keep => {
+                self.kept += 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Encodes every pair with the source and target tokenizer (in parallel, on the rayon pool)
 /// and keeps the pairs that pass the filters, in corpus order. For validation or test text,
 /// where nothing but empty pairs should go, pass `usize::MAX` and `f64::INFINITY`.
@@ -84,25 +133,11 @@ pub fn encode_corpus(
 ) -> (Vec<EncodedPair>, FilterStats) {
     let src = vocab.src.encode_batch(&text.src);
     let tgt = vocab.tgt.encode_batch(&text.tgt);
-    let mut stats = FilterStats {
-        read: src.len().min(tgt.len()),
-        empty: 0,
-        too_long: 0,
-        bad_ratio: 0,
-        kept: 0,
-        max_len,
-        max_len_ratio,
-    };
-    let mut pairs = Vec::with_capacity(stats.read);
+    let mut stats = FilterStats::new(max_len, max_len_ratio);
+    let mut pairs = Vec::with_capacity(src.len());
     for (src, tgt) in src.into_iter().zip(tgt) {
-        match verdict(src.len(), tgt.len(), max_len, max_len_ratio) {
-            Verdict::Empty => stats.empty += 1,
-            Verdict::TooLong => stats.too_long += 1,
-            Verdict::BadRatio => stats.bad_ratio += 1,
-            Verdict::Keep => {
-                stats.kept += 1;
-                pairs.push(EncodedPair { src, tgt });
-            }
+        if stats.admit(src.len(), tgt.len()) {
+            pairs.push(EncodedPair { src, tgt });
         }
     }
     (pairs, stats)

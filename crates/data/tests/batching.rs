@@ -140,7 +140,7 @@ fn pair_over_budget_is_an_error_saying_what_to_change() {
         "pair 4 needs 71 tokens in a batch (source 30 + </s>, target 70 + <s>) but max_tokens = 64; \
          raise max_tokens to at least 71 or lower max_len below 64"
     );
-    let err = TokenBudgetBatcher::new(&[], 64, 10, 0)
+    let err = TokenBudgetBatcher::new(&[] as &[EncodedPair], 64, 10, 0)
         .unwrap_err()
         .to_string();
     assert_eq!(err, "no sentence pairs to make batches of");

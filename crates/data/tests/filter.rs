@@ -85,7 +85,10 @@ fn config_reads_from_toml_with_defaults() {
         "#,
     )
     .unwrap();
-    assert_eq!(cfg.train, SplitSpec::Prefix("data/quickstart/train".into()));
+    assert_eq!(
+        cfg.train,
+        nmt_data::TrainSplits::One(SplitSpec::Prefix("data/quickstart/train".into()))
+    );
     assert_eq!(
         cfg.valid,
         Some(SplitSpec::Files {

@@ -49,6 +49,18 @@ pub struct TrainEvent {
     /// Steps of the window skipped for overflowing gradients (f16 training only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_steps: Option<u64>,
+    /// The process's anonymous resident memory at the end of the window (`RssAnon`, Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_anon_mib: Option<f64>,
+}
+
+/// The process's anonymous resident memory in MiB (`RssAnon` of /proc/self/status): what it
+/// holds itself, not the memory-mapped files it reads. `None` off Linux.
+pub fn rss_anon_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +192,7 @@ mod tests {
             tgt_tokens: 500,
             loss_scale: None,
             skipped_steps: None,
+            rss_anon_mib: None,
         })
     }
 

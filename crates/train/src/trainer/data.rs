@@ -1,72 +1,107 @@
-//! The data of a run: the training pairs as subword ids, the tokenizer, and the validation set.
+//! The data of a run: the prepared dataset (tokenizer, training and validation pairs as ids,
+//! memory-mapped) and the validation text BLEU is scored on. Prepared once, by `nmt prepare`
+//! or by the first `nmt train`; every later start, `--resume` included, only opens it.
 
-use std::time::Instant;
+use std::path::PathBuf;
 
-use nmt_data::{
-    EncodedPair, ParallelText, Vocabularies, encode_corpus, read_parallel, require_nonempty,
-};
+use nmt_data::{Expected, PrepareJob, Prepared, Recipe, Vocabularies, prepare, read_parallel};
 
 use super::run_dir::RunLog;
 use crate::config::RunConfig;
 use crate::error::Result;
 
-/// The validation split: pairs for the loss, text for BLEU.
-pub(crate) struct ValidSet {
-    pub pairs: Vec<EncodedPair>,
+/// The validation split's text: what is decoded, and the references it is scored against.
+pub(crate) struct ValidText {
     pub src: Vec<String>,
     pub refs: Vec<String>,
 }
 
 pub(crate) struct TrainingData {
-    pub vocab: Vocabularies,
-    pub pairs: Vec<EncodedPair>,
-    pub valid: Option<ValidSet>,
+    pub prepared: Prepared,
+    pub valid_text: Option<ValidText>,
+}
+
+/// Where a run's prepared data lives: `data.prepared_dir`, else `RUN_DIR/prepared`.
+pub fn prepared_dir(cfg: &RunConfig) -> PathBuf {
+    cfg.data
+        .prepared_dir
+        .clone()
+        .unwrap_or_else(|| cfg.run_dir().join("prepared"))
+}
+
+/// What preparing `cfg`'s data means: its recipe and files; `vocab` to encode with a given
+/// tokenizer (a resumed checkpoint's) instead of training one.
+pub fn prepare_job(
+    cfg: &RunConfig,
+    vocab: Option<Vocabularies>,
+    progress: bool,
+) -> Result<PrepareJob> {
+    let d = &cfg.data;
+    Ok(PrepareJob {
+        recipe: Recipe::new(
+            d,
+            &cfg.tokenizer,
+            cfg.train.valid_max_sentences,
+            cfg.model.max_positions - 1,
+        ),
+        train_files: d.train.resolve(&d.src_lang, &d.tgt_lang)?,
+        valid_files: match &d.valid {
+            Some(split) => Some(split.resolve(&d.src_lang, &d.tgt_lang)?),
+            None => None,
+        },
+        vocab,
+        progress,
+    })
 }
 
 impl TrainingData {
-    /// Reads the training split, trains the tokenizer (or takes `vocab`, the resumed
-    /// checkpoint's) and encodes and filters the pairs; reads the validation split if any.
+    /// Opens the run's prepared data (refusing it, with what changed, if it no longer matches
+    /// the config), or prepares it when there is none. `vocab`: the resumed checkpoint's
+    /// tokenizer, which the data must have been (or now be) encoded with.
     pub(crate) fn load(cfg: &RunConfig, vocab: Option<Vocabularies>, log: &RunLog) -> Result<Self> {
-        let run_dir = cfg.run_dir();
-        let d = &cfg.data;
-        let (src_path, tgt_path) = d.train.resolve(&d.src_lang, &d.tgt_lang)?;
-        let text = read_parallel(&src_path, &tgt_path)?;
-        let t0 = Instant::now();
-        let vocab = match vocab {
-            Some(v) => v,
-            None => {
-                let v = Vocabularies::train(&text, &cfg.tokenizer)?;
-                v.save(run_dir)?;
-                v
-            }
+        let dir = prepared_dir(cfg);
+        let job = prepare_job(cfg, vocab.clone(), !log.quiet())?;
+        let expected = Expected {
+            recipe: &job.recipe,
+            train_files: &job.train_files,
+            valid_files: job.valid_files.as_ref(),
+            vocab: vocab.as_ref(),
         };
-        let tok_s = t0.elapsed().as_secs_f64();
-        let (pairs, stats) = encode_corpus(&text, &vocab, d.max_len, d.max_len_ratio);
+        let prepared = if Prepared::exists(&dir) {
+            let prepared = Prepared::open(&dir)?;
+            prepared.check(&expected)?;
+            prepared
+        } else {
+            log.line(None, &format!("preparing the data in {}", dir.display()));
+            prepare(&job, &dir, &mut |line| log.line(None, &line))?;
+            Prepared::open(&dir)?
+        };
+        let h = &prepared.header;
         log.line(
             None,
             &format!(
-                "train {} -> {}: {stats} (vocab {}/{}, tokenizer ready in {tok_s:.1}s)",
-                src_path.display(),
-                tgt_path.display(),
-                vocab.src.vocab_size(),
-                vocab.tgt.vocab_size()
+                "train: {} pairs, {} + {} tokens (prepared data in {}; {}); vocab {}/{}",
+                h.train.pairs,
+                h.train.src_tokens,
+                h.train.tgt_tokens,
+                dir.display(),
+                h.train.stats,
+                prepared.vocab.src.vocab_size(),
+                prepared.vocab.tgt.vocab_size()
             ),
         );
-        require_nonempty(&stats, "training")?;
-        let valid = match &d.valid {
-            Some(split) => {
-                let (s, t) = split.resolve(&d.src_lang, &d.tgt_lang)?;
-                let mut text: ParallelText = read_parallel(&s, &t)?;
-                if cfg.train.valid_max_sentences > 0 {
-                    text.src.truncate(cfg.train.valid_max_sentences);
-                    text.tgt.truncate(cfg.train.valid_max_sentences);
+        let valid_text = match &job.valid_files {
+            Some((src, tgt)) => {
+                let mut text = read_parallel(src, tgt)?;
+                let n = cfg.train.valid_max_sentences;
+                if n > 0 {
+                    text.src.truncate(n);
+                    text.tgt.truncate(n);
                 }
-                // Loss on every pair that fits the model; BLEU on every line, as a user would score.
-                let (pairs, stats) =
-                    encode_corpus(&text, &vocab, cfg.model.max_positions - 1, f64::INFINITY);
-                log.line(None, &format!("valid {}: {stats}", s.display()));
-                Some(ValidSet {
-                    pairs,
+                if let Some(v) = &h.valid {
+                    log.line(None, &format!("valid {}: {}", src.display(), v.stats));
+                }
+                Some(ValidText {
                     src: text.src,
                     refs: text.tgt,
                 })
@@ -74,9 +109,12 @@ impl TrainingData {
             None => None,
         };
         Ok(Self {
-            vocab,
-            pairs,
-            valid,
+            prepared,
+            valid_text,
         })
+    }
+
+    pub fn vocab(&self) -> &Vocabularies {
+        &self.prepared.vocab
     }
 }

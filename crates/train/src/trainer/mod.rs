@@ -4,6 +4,7 @@
 //! and the test of the best one). The phases live in `run.rs`, the data in `data.rs`.
 
 mod data;
+pub use data::{prepare_job, prepared_dir};
 mod run;
 mod run_dir;
 mod validate;
@@ -36,6 +37,9 @@ pub struct TrainOptions {
     pub stop: Arc<AtomicBool>,
     /// No progress bar and no log lines on stderr (`RUN_DIR/train.log` still gets them).
     pub quiet: bool,
+    /// When the command started (for the time to the first step in the log); default: when
+    /// `train` is called.
+    pub started: Option<std::time::Instant>,
 }
 
 /// Why a run stopped.
@@ -83,14 +87,15 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
         true => Some(store.resume_point(opts.resume_from.as_deref())?),
         false => None,
     };
-    let log = RunLog::open(run_dir, opts.quiet)?;
+    let started = opts.started.unwrap_or_else(std::time::Instant::now);
+    let log = RunLog::open(run_dir, opts.quiet, started)?;
     let vocab = match &resume {
         Some(point) => Some(point.checkpoint.vocab()?),
         None => None,
     };
     let data = TrainingData::load(cfg, vocab, &log)?;
     let batcher = TokenBudgetBatcher::new(
-        &data.pairs,
+        &data.prepared.train,
         cfg.data.max_tokens,
         cfg.data.bucket_pool,
         cfg.train.seed,

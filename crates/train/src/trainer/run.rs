@@ -49,6 +49,7 @@ pub(super) struct Run<'a> {
     last_checkpoint: Option<(u64, PathBuf)>,
     /// Set after each step: training time has reached `train.max_hours`.
     pub(super) time_up: bool,
+    first_step_of_sitting: bool,
 }
 
 impl<'a> Run<'a> {
@@ -66,7 +67,7 @@ impl<'a> Run<'a> {
         let t = &cfg.train;
         let run_dir = cfg.run_dir();
         let metrics = MetricsLog::new(run_dir);
-        let (src_vocab, tgt_vocab) = (data.vocab.src.vocab_size(), data.vocab.tgt.vocab_size());
+        let (src_vocab, tgt_vocab) = (data.vocab().src.vocab_size(), data.vocab().tgt.vocab_size());
 
         let device = device.clone().autodiff();
         let mut model = nmt_model::seeded(&device, t.seed, || {
@@ -122,9 +123,9 @@ impl<'a> Run<'a> {
         let config_toml = cfg.to_toml();
         let config_path = run_dir.join(crate::checkpoint::CONFIG_FILE);
         std::fs::write(&config_path, &config_toml).at("write", &config_path)?;
-        data.vocab.save(run_dir)?;
+        data.vocab().save(run_dir)?;
         let mut extra = vec![(crate::checkpoint::CONFIG_FILE, config_toml.into_bytes())];
-        extra.extend(data.vocab.to_files()?);
+        extra.extend(data.vocab().to_files()?);
 
         let bar = progress_bar(log.quiet(), t.max_steps);
         bar.set_position(state.step);
@@ -150,6 +151,7 @@ impl<'a> Run<'a> {
             last_grad_norm: 0.0,
             last_checkpoint,
             time_up: false,
+            first_step_of_sitting: true,
         };
         // Before the first step it stops a sitting that starts out of time (a finished run
         // resumed); after each step it is checked before that step's checkpoint, so the last
@@ -192,7 +194,7 @@ impl<'a> Run<'a> {
         for _ in 0..t.accum_steps {
             let (cursor, indices) = self.stream.next().expect("the batch stream is endless");
             cursors.push(cursor);
-            batches.push(IdBatch::from_pairs(&self.data.pairs, &indices));
+            batches.push(IdBatch::from_pairs(&self.data.prepared.train, &indices));
         }
         let model = self
             .model
@@ -226,6 +228,17 @@ impl<'a> Run<'a> {
             self.window_tokens as f64 / self.window_started.elapsed().as_secs_f64().max(1e-9)
         ));
         self.time_up = self.out_of_time();
+        if self.first_step_of_sitting {
+            self.first_step_of_sitting = false;
+            self.log.line(
+                Some(&self.bar),
+                &format!(
+                    "step {step}, the first of this sitting, done {:.1}s after the start; RssAnon {} MiB",
+                    self.log.started().elapsed().as_secs_f64(),
+                    crate::metrics_log::rss_anon_mib().map_or("?".into(), |m| m.to_string())
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -249,6 +262,7 @@ impl<'a> Run<'a> {
             tgt_tokens: w.tokens,
             loss_scale: None,
             skipped_steps: None,
+            rss_anon_mib: crate::metrics_log::rss_anon_mib(),
         }))?;
         if self.bar.is_hidden() {
             self.log.line(
@@ -275,7 +289,7 @@ impl<'a> Run<'a> {
     /// is the best so far.
     pub(super) fn validate_if_due(&mut self, last_step: bool) -> Result<bool> {
         let (t, step) = (&self.cfg.train, self.state.step);
-        let Some(valid) = &self.data.valid else {
+        let (Some(pairs), Some(text)) = (&self.data.prepared.valid, &self.data.valid_text) else {
             return Ok(false);
         };
         let due = t.valid_every > 0 && step.is_multiple_of(t.valid_every);
@@ -288,8 +302,9 @@ impl<'a> Run<'a> {
             .expect("the model is there between phases");
         let v = validate(
             &model.valid(),
-            &self.data.vocab,
-            valid,
+            self.data.vocab(),
+            pairs,
+            text,
             self.cfg,
             &self.device.clone().without_autodiff(),
         )?;

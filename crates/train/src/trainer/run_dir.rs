@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -35,6 +36,11 @@ pub(crate) fn prepare_run_dir(dir: &Path, resume: bool, overwrite: bool) -> Resu
         });
     }
     for f in RUN_FILES {
+        // Prepared data (`nmt prepare`) waits in an unoccupied run directory to be used; only
+        // --overwrite starts over without it.
+        if *f == "prepared" && !overwrite {
+            continue;
+        }
         let p = dir.join(f);
         if p.is_dir() {
             std::fs::remove_dir_all(&p).at("remove", &p)?;
@@ -48,12 +54,14 @@ pub(crate) fn prepare_run_dir(dir: &Path, resume: bool, overwrite: bool) -> Resu
 /// What a run reports: to the terminal (unless quiet) and, always, to `RUN_DIR/train.log`.
 pub(crate) struct RunLog {
     quiet: bool,
+    /// When the command started.
+    started: Instant,
     path: PathBuf,
     file: Mutex<std::fs::File>,
 }
 
 impl RunLog {
-    pub(crate) fn open(run_dir: &Path, quiet: bool) -> Result<Self> {
+    pub(crate) fn open(run_dir: &Path, quiet: bool, started: Instant) -> Result<Self> {
         let path = run_dir.join("train.log");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -62,6 +70,7 @@ impl RunLog {
             .at("write", &path)?;
         Ok(Self {
             quiet,
+            started,
             path,
             file: Mutex::new(file),
         })
@@ -69,6 +78,10 @@ impl RunLog {
 
     pub(crate) fn quiet(&self) -> bool {
         self.quiet
+    }
+
+    pub(crate) fn started(&self) -> Instant {
+        self.started
     }
 
     /// A line the user must see even with `--quiet` (it says something was lost or skipped).

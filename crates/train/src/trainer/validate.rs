@@ -5,9 +5,9 @@ use burn::tensor::Device;
 use nmt_data::{IdBatch, Vocabularies};
 use nmt_model::Transformer;
 
-use nmt_data::read_parallel;
+use nmt_data::{PairSource, PreparedSplit, read_parallel};
 
-use super::data::ValidSet;
+use super::data::ValidText;
 use super::run_dir::RunLog;
 use crate::config::RunConfig;
 use crate::error::{IoContext, Result};
@@ -26,19 +26,21 @@ pub(crate) struct Validation {
 pub(crate) fn validate(
     model: &Transformer,
     vocab: &Vocabularies,
-    valid: &ValidSet,
+    pairs: &PreparedSplit,
+    text: &ValidText,
     cfg: &RunConfig,
     device: &Device,
 ) -> Result<Validation> {
     // Teacher-forced NLL per target token (no smoothing), batched like training.
-    let lengths: Vec<usize> = valid
-        .pairs
-        .iter()
-        .map(|p| p.src.len().max(p.tgt.len()) + 1)
+    let lengths: Vec<usize> = (0..pairs.num_pairs())
+        .map(|i| {
+            let (s, t) = pairs.pair(i);
+            s.len().max(t.len()) + 1
+        })
         .collect();
     let (mut nll, mut tokens) = (0.0f64, 0usize);
     for indices in nmt_data::inference_batches(&lengths, cfg.data.max_tokens) {
-        let batch = IdBatch::from_pairs(&valid.pairs, &indices);
+        let batch = IdBatch::from_pairs(pairs, &indices);
         let (src, tgt_in, tgt_out) = batch_tensors(&batch, device);
         let sums = label_smoothed_loss(model.forward(src, tgt_in), tgt_out, 0.0);
         nll += f64::from(sums.nll.into_scalar::<f32>());
@@ -47,7 +49,7 @@ pub(crate) fn validate(
     let hyps: Vec<String> = translate_lines(
         &[model],
         vocab,
-        &valid.src,
+        &text.src,
         &cfg.decode,
         cfg.model.max_positions,
         device,
@@ -55,7 +57,7 @@ pub(crate) fn validate(
     .into_iter()
     .map(|mut n| n.swap_remove(0).0)
     .collect();
-    let (bleu, chrf) = score(&hyps, &valid.refs)?;
+    let (bleu, chrf) = score(&hyps, &text.refs)?;
     Ok(Validation {
         loss: nll / tokens.max(1) as f64,
         bleu: bleu.score,
