@@ -1,9 +1,10 @@
 //! The same model on the default `flex` backend and on each extra backend this build has:
-//! libtorch (`tch`) and wgpu (`wgpu`, on Mesa's software Vulkan driver where there is no GPU).
-//! Compiled only into a `--features tch` and/or `--features wgpu` build (see .ci/run): the same
+//! libtorch (`tch`), wgpu (`wgpu`, on Mesa's software Vulkan driver where there is no GPU) and
+//! CubeCL CUDA (`cuda`, skipped with a printed reason on a machine without a usable GPU).
+//! Compiled only into a build with one of those features (see .ci/run): the same
 //! weights and batch must give the same loss, and one Adam step the same parameters, and the
 //! binary must train and translate on each backend.
-#![cfg(any(feature = "tch", feature = "wgpu"))]
+#![cfg(any(feature = "tch", feature = "wgpu", feature = "cuda"))]
 #![allow(deprecated)] // burn-tch is deprecated upstream; it is still the libtorch path in 0.22.
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -171,6 +172,34 @@ fn trains_and_translates_on(device: &str) {
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(text.lines().count(), 3, "beam {beam} on {device}: {text:?}");
         assert_eq!(text.lines().nth(1), Some(""), "beam {beam} on {device}");
+    }
+}
+
+/// Whether `nmt devices` finds a usable CUDA GPU; prints why a CUDA test is skipped when not.
+#[cfg(feature = "cuda")]
+fn cuda_usable() -> bool {
+    let out = run_ok(nmt().arg("devices"));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let usable = listed.contains("cuda:0      CubeCL CUDA (built in): usable here");
+    if !usable {
+        println!("skipped: no usable CUDA GPU here ({listed})");
+    }
+    usable
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn flex_and_cuda_agree_on_the_loss_and_one_adam_step() {
+    if cuda_usable() {
+        agrees_with_flex(Device::cuda(0), "cuda");
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn the_binary_trains_and_translates_on_cuda() {
+    if cuda_usable() {
+        trains_and_translates_on("cuda");
     }
 }
 

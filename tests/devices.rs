@@ -36,7 +36,7 @@ fn refused(spec: &str, expected: &str) {
 #[test]
 fn devices_lists_every_backend_and_flex_is_usable() {
     let text = devices();
-    for name in ["flex", "tch", "wgpu"] {
+    for name in ["flex", "tch", "wgpu", "cuda"] {
         assert!(
             text.lines().any(|l| l.starts_with(name)),
             "{name} missing from:\n{text}"
@@ -58,6 +58,10 @@ fn a_backend_this_build_lacks_names_the_cargo_feature() {
         refused("tch", "--features tch");
         refused("tch-cuda:0", "--features tch");
     }
+    if !cfg!(feature = "cuda") {
+        refused("cuda", "--features cuda");
+        refused("cuda:1", "--features cuda");
+    }
 }
 
 #[test]
@@ -76,4 +80,17 @@ fn cuda_on_a_machine_without_one_says_so() {
         return; // this machine has a CUDA GPU
     }
     refused("tch-cuda:0", "is not usable on this machine");
+}
+
+#[test]
+fn cubecl_cuda_on_a_machine_without_a_gpu_says_so() {
+    if !cfg!(feature = "cuda") {
+        return; // the missing feature is checked above
+    }
+    let listed = devices();
+    if listed.contains("cuda:0      CubeCL CUDA (built in): usable here") {
+        println!("skipped: this machine has a usable CUDA GPU");
+        return;
+    }
+    refused("cuda:0", "is not usable on this machine");
 }

@@ -454,3 +454,80 @@ fn max_hours_stops_on_the_clock_across_sittings_with_a_final_checkpoint() {
     assert!(log.matches("reached train.max_hours").count() >= 2, "{log}");
     assert_eq!(latest_state(&run)["step"].as_u64().unwrap(), step);
 }
+
+/// Mixed precision resumes bit for bit too: the f32 master weights, Adam's state and (for f16)
+/// the loss scale are all in the checkpoint. A run killed with SIGKILL while writing its
+/// second checkpoint, then resumed, logs the same losses and ends with the same parameters as
+/// one that was never interrupted.
+#[test]
+fn bf16_and_f16_runs_killed_mid_checkpoint_resume_bit_for_bit() {
+    for precision in ["bf16", "f16"] {
+        let with_precision = |dir: &Path| {
+            let cfg = tiny_config(dir);
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            // A short growth window, so that the f16 loss scale changes before and after the
+            // kill and a resume that lost it would end with another scale (and other steps).
+            let window = if precision == "f16" {
+                "loss_scale_window = 3\n"
+            } else {
+                ""
+            };
+            let text = text.replace(
+                "[train]\n",
+                &format!("[train]\nprecision = \"{precision}\"\n{window}"),
+            );
+            std::fs::write(&cfg, text).unwrap();
+            cfg
+        };
+        let straight = tempfile::tempdir().unwrap();
+        let cfg = with_precision(straight.path());
+        run_ok(nmt().args(["train", "--quiet", "--config"]).arg(&cfg));
+        let want_losses = train_events(&straight.path().join("run"));
+        let want = latest_state(&straight.path().join("run"));
+        assert_eq!(want["step"], 12, "{precision}");
+
+        let killed = tempfile::tempdir().unwrap();
+        let cfg = with_precision(killed.path());
+        let run = killed.path().join("run");
+        let mut child = spawn_train(&cfg, &[("NMT_TEST_CHECKPOINT_DELAY_MS", "1500")], 12);
+        wait_for(
+            "the second checkpoint being written",
+            Duration::from_secs(120),
+            || {
+                std::fs::read_dir(run.join("checkpoints")).is_ok_and(|d| {
+                    d.flatten().any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(".tmp-step-000000008")
+                    })
+                })
+            },
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_eq!(latest_state(&run)["step"], 4, "{precision}");
+        run_ok(
+            nmt()
+                .args(["train", "--quiet", "--resume", "--config"])
+                .arg(&cfg),
+        );
+        let got = latest_state(&run);
+        assert_eq!(
+            train_events(&run),
+            want_losses,
+            "{precision}: losses differ"
+        );
+        assert_eq!(
+            got["params_fingerprint"], want["params_fingerprint"],
+            "{precision}: final parameters differ"
+        );
+        assert_eq!(got["loss_scale"], want["loss_scale"], "{precision}");
+        if precision == "f16" {
+            let scale = got["loss_scale"]["scale"].as_f64().unwrap_or(0.0);
+            assert!(
+                scale > 65536.0,
+                "the f16 loss scale should have grown past its initial 65536: {got}"
+            );
+        }
+    }
+}

@@ -7,14 +7,21 @@ use std::process::{Command, Output};
 use nmt_train::metrics_log::{Event, MetricsLog};
 
 /// The binary, run from the repository root (so `configs/...` and `data/...` resolve).
+/// `NMT_BIN` and `NMT_ROOT` override both, so that a test executable built here
+/// (`cargo test --no-run`) runs on another machine: scripts/gpu-check.sh does that.
 pub fn nmt() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nmt"));
+    let bin = std::env::var_os("NMT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nmt")));
+    let mut cmd = Command::new(bin);
     cmd.current_dir(root());
     cmd
 }
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("NMT_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A tiny model on the quick-start corpus: seconds per run, still the full training path.

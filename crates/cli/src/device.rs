@@ -1,10 +1,10 @@
 //! `--device` / `run.device`: the backend is picked at run time from what this binary was built
-//! with (cargo features `flex`, `tch`, `wgpu`).
+//! with (cargo features `flex`, `tch`, `wgpu`, `cuda`).
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 
-/// Parses `flex`, `tch`, `tch-cuda[:N]`, `wgpu[:N]`.
+/// Parses `flex`, `tch`, `tch-cuda[:N]`, `wgpu[:N]`, `cuda[:N]`.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let (name, index) = match spec.split_once(':') {
         Some((n, i)) => {
@@ -20,7 +20,10 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         "tch" => tch_cpu(),
         "tch-cuda" => usable(spec, tch_cuda(index.unwrap_or(0))?),
         "wgpu" => usable(spec, wgpu(index)?),
-        other => bail!("unknown device {other:?}: expected flex, tch, tch-cuda[:N] or wgpu[:N]"),
+        "cuda" => usable(spec, cuda(index.unwrap_or(0))?),
+        other => bail!(
+            "unknown device {other:?}: expected flex, tch, tch-cuda[:N], wgpu[:N] or cuda[:N]"
+        ),
     }
 }
 
@@ -86,11 +89,16 @@ pub fn available() -> Vec<String> {
     } else {
         "wgpu        not built (cargo feature `wgpu`)".to_string()
     });
+    lines.push(if cfg!(feature = "cuda") {
+        format!("cuda:0      CubeCL CUDA (built in): {}", probe("cuda:0"))
+    } else {
+        "cuda        not built (cargo feature `cuda`)".to_string()
+    });
     lines
 }
 
 /// Only a build without some backend needs this.
-#[cfg(not(all(feature = "flex", feature = "tch", feature = "wgpu")))]
+#[cfg(not(all(feature = "flex", feature = "tch", feature = "wgpu", feature = "cuda")))]
 fn missing(device: &str, feature: &str) -> Result<Device> {
     bail!(
         "device {device:?} is not in this build of nmt: rebuild with `cargo build --release --features {feature}`"
@@ -144,4 +152,29 @@ fn wgpu(index: Option<usize>) -> Result<Device> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu(_index: Option<usize>) -> Result<Device> {
     missing("wgpu", "wgpu")
+}
+
+/// Burn's CUDA runtime panics deep inside its first kernel when it finds no toolkit (it needs
+/// NVRTC and the CUDA headers at run time): look where it looks first and say so plainly.
+#[cfg(feature = "cuda")]
+fn cuda(index: usize) -> Result<Device> {
+    let candidates = std::env::var_os("CUDA_PATH")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(["/usr/local/cuda", "/opt/cuda"].map(std::path::PathBuf::from));
+    let toolkit = candidates.clone().any(|p| p.join("include").is_dir())
+        || std::path::Path::new("/usr/bin/nvcc").exists();
+    if !toolkit {
+        let looked: Vec<String> = candidates.map(|p| p.display().to_string()).collect();
+        bail!(
+            "device \"cuda:{index}\" is not usable on this machine: no CUDA toolkit found (looked in $CUDA_PATH, {}; /usr/bin/nvcc); Burn compiles its kernels with NVRTC at run time",
+            looked.join(", ")
+        );
+    }
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_index: usize) -> Result<Device> {
+    missing("cuda", "cuda")
 }

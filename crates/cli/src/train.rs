@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// train.max_steps.
     #[arg(long)]
     max_steps: Option<u64>,
-    /// run.device: flex, tch, tch-cuda[:N], wgpu[:N].
+    /// run.device: flex, tch, tch-cuda[:N], wgpu[:N], cuda[:N].
     #[arg(long)]
     device: Option<String>,
     /// train.seed.

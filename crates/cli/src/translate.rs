@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use nmt_decode::DecodeConfig;
 use nmt_metrics::ScoreReport;
+use nmt_model::Precision;
 use nmt_train::{Checkpoints, Loaded};
 
 use crate::device::parse_device;
@@ -38,6 +39,9 @@ pub struct DecodeArgs {
     /// Device (default: the run's run.device).
     #[arg(long)]
     device: Option<String>,
+    /// Dtype of the model's matrix products: f32 (default), bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 impl DecodeArgs {
@@ -78,7 +82,9 @@ impl DecodeArgs {
             .device
             .clone()
             .unwrap_or_else(|| checkpoints.config().run.device.clone());
-        Ok(checkpoints.load(&parse_device(&spec)?)?)
+        Ok(checkpoints
+            .load(&parse_device(&spec)?)?
+            .with_precision(self.precision))
     }
 }
 

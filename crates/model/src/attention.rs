@@ -10,6 +10,7 @@ use burn::tensor::{Bool, Device, Tensor};
 
 use crate::dropout::Dropout;
 use crate::init::xavier_linear;
+use crate::precision::Precision;
 
 /// The score written into masked positions before the softmax. Finite on purpose: a row whose
 /// keys are all masked becomes uniform instead of NaN, and -1e4 stays finite in f16 too. Real
@@ -40,6 +41,7 @@ impl MultiHeadAttentionConfig {
             dropout: Dropout::new(self.dropout),
             heads: self.heads,
             d_head: self.d_model / self.heads,
+            precision: Precision::F32,
         }
     }
 }
@@ -54,6 +56,9 @@ pub struct MultiHeadAttention {
     pub dropout: Dropout,
     pub heads: usize,
     pub d_head: usize,
+    /// The dtype of the projections and of Q K^T and weights V; the softmax runs in f32.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 /// What an attention call returns: the context `[batch, q, d_model]` and, when asked for, the
@@ -65,11 +70,11 @@ pub struct AttentionOutput {
 }
 
 impl MultiHeadAttention {
-    /// `[batch, len, d_model]` -> `[batch, heads, len, d_head]`.
+    /// `[batch, len, d_model]` -> `[batch, heads, len, d_head]`, in the compute precision.
     pub fn split_heads(&self, x: Tensor<3>, projection: &Linear) -> Tensor<4> {
         let [batch, len, _] = x.dims();
-        projection
-            .forward(x)
+        self.precision
+            .project(projection, x)
             .reshape([batch, len, self.heads, self.d_head])
             .swap_dims(1, 2)
     }
@@ -91,9 +96,10 @@ impl MultiHeadAttention {
     ) -> AttentionOutput {
         let [batch, heads, len_q, d_head] = q.dims();
         let len_k = k.dims()[2];
+        // The context back in f32, for the residual stream.
         let merge = |ctx: Tensor<4>| {
-            self.output
-                .forward(ctx.swap_dims(1, 2).reshape([batch, len_q, heads * d_head]))
+            let ctx = ctx.swap_dims(1, 2).reshape([batch, len_q, heads * d_head]);
+            Precision::full(self.precision.project(&self.output, ctx))
         };
         if !need_weights && !q.device().is_autodiff() {
             let mask = mask.map(|m| m.expand([batch, heads, len_q, len_k]));
@@ -104,12 +110,15 @@ impl MultiHeadAttention {
             };
         }
         let scale = (d_head as f64).sqrt().recip();
-        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        let mut scores = Precision::full(q.matmul(k.swap_dims(2, 3))).mul_scalar(scale);
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask.expand([batch, heads, len_q, len_k]), MASKED_SCORE);
         }
         let weights = softmax(scores, 3);
-        let context = merge(self.dropout.forward(weights.clone()).matmul(v));
+        let dropped = self
+            .precision
+            .compute(self.dropout.forward(weights.clone()));
+        let context = merge(dropped.matmul(v));
         AttentionOutput {
             context,
             weights: need_weights.then_some(weights),

@@ -41,7 +41,9 @@ impl Dropout {
         let seed = (u64::from(seed_parts[0].to_bits()) << 32) | u64::from(seed_parts[1].to_bits());
         let shape = x.shape();
         let mask = scaled_bernoulli_mask(shape.num_elements(), keep, seed);
-        x * Tensor::from_data(TensorData::new(mask, shape), &device)
+        // The mask in x's own dtype: a bf16/f16 activation is masked in that dtype.
+        let dtype = x.dtype();
+        x * Tensor::from_data(TensorData::new(mask, shape), (&device, dtype))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::cache::LayerKv;
 use crate::config::{Activation, ModelConfig, NormPosition};
 use crate::dropout::Dropout;
 use crate::init::xavier_linear;
+use crate::precision::Precision;
 
 /// Position-wise feed-forward block: `W2 drop(act(W1 x))`.
 #[derive(Module, Debug)]
@@ -22,6 +23,8 @@ pub struct FeedForward {
     pub outer: Linear,
     pub dropout: Dropout,
     pub gelu: bool,
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl FeedForward {
@@ -31,13 +34,15 @@ impl FeedForward {
             outer: xavier_linear(cfg.ff_dim, cfg.d_model, device),
             dropout: Dropout::new(cfg.activation_dropout),
             gelu: cfg.activation == Activation::Gelu,
+            precision: Precision::F32,
         }
     }
 
+    /// In the compute precision inside; the output is f32, for the residual stream.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.inner.forward(x);
+        let h = self.precision.project(&self.inner, x);
         let h = if self.gelu { gelu(h) } else { relu(h) };
-        self.outer.forward(self.dropout.forward(h))
+        Precision::full(self.precision.project(&self.outer, self.dropout.forward(h)))
     }
 }
 

@@ -17,6 +17,7 @@ mod init;
 mod layers;
 mod model;
 mod params;
+mod precision;
 mod rng;
 
 pub use attention::{
@@ -30,6 +31,7 @@ pub use embedding::{Positions, TokenEmbedding};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
 pub use params::{ParamInfo, parameter_values, parameters};
+pub use precision::Precision;
 pub use rng::seeded;
 
 /// The reserved ids (`nmt-core`'s, the ones the tokenizer uses): padded positions never

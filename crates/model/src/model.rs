@@ -16,6 +16,7 @@ use crate::dropout::Dropout;
 use crate::embedding::{Positions, TokenEmbedding};
 use crate::init::xavier_linear;
 use crate::layers::{Decoder, Encoder};
+use crate::precision::Precision;
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -29,6 +30,9 @@ pub struct Transformer {
     pub decoder: Decoder,
     /// Output projection; `None` when tied to the target embedding.
     pub output: Option<Linear>,
+    /// The dtype matrix products run in ([`Transformer::with_precision`]); weights stay f32.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 /// Attention weights of a teacher-forced pass, one tensor per layer:
@@ -78,6 +82,7 @@ impl ModelConfig {
             encoder: Encoder::new(self, device),
             decoder: Decoder::new(self, device),
             output: (!self.tie_output).then(|| xavier_linear(d, tgt_vocab, device)),
+            precision: Precision::F32,
         })
     }
 }
@@ -126,12 +131,43 @@ impl Transformer {
         (memory, src_pad, weights)
     }
 
-    /// Hidden states -> logits over the target vocabulary.
+    /// Hidden states -> logits over the target vocabulary, computed in the model's precision
+    /// and returned in f32 (the loss and the search read them).
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
-        match &self.output {
-            Some(output) => output.forward(hidden),
-            None => linear(hidden, self.tgt_embed.weight.val().transpose(), None),
+        let p = self.precision;
+        let logits = match &self.output {
+            Some(output) => p.project(output, hidden),
+            None => {
+                let weight = p.compute(self.tgt_embed.weight.val().transpose());
+                linear(p.compute(hidden), weight, None)
+            }
+        };
+        Precision::full(logits)
+    }
+
+    /// The model computing in `precision`: every projection and attention product in its dtype,
+    /// with the weights kept f32 and cast on use. The default is f32.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        let attentions = self
+            .encoder
+            .layers
+            .iter_mut()
+            .map(|l| &mut l.self_attn.attention)
+            .chain(
+                self.decoder
+                    .layers
+                    .iter_mut()
+                    .flat_map(|l| [&mut l.self_attn.attention, &mut l.cross_attn.attention]),
+            );
+        for attention in attentions {
+            attention.precision = precision;
         }
+        let ffns = self.encoder.layers.iter_mut().map(|l| &mut l.ffn);
+        for ffn in ffns.chain(self.decoder.layers.iter_mut().map(|l| &mut l.ffn)) {
+            ffn.precision = precision;
+        }
+        self
     }
 
     /// Teacher forcing: `src` `[batch, src_len]`, `tgt_in` `[batch, tgt_len]` (the target

@@ -26,6 +26,18 @@ fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f64) 
 /// Returns the global L2 norm of all gradients (before clipping) and, when it exceeds
 /// `max_norm > 0`, scales every gradient by `max_norm / norm`. One host read per step.
 pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    unscale_and_clip(model, grads, 1.0, max_norm)
+}
+
+/// [`clip_global_norm`] for gradients of a loss multiplied by a loss scale: they are scaled
+/// by `inv_scale` (1 / loss scale) and clipped in the same pass. Returns the norm of the
+/// unscaled gradients; when it is not finite nothing is changed (the caller skips the step).
+pub fn unscale_and_clip<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    inv_scale: f64,
+    max_norm: f64,
+) -> f64 {
     let ids = param_ids(model);
     let mut total: Option<Tensor<1>> = None;
     for &(id, rank) in &ids {
@@ -44,10 +56,18 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_n
         }
     }
     let norm = total
-        .map(|t| f64::from(t.into_scalar::<f32>()).sqrt())
+        .map(|t| f64::from(t.into_scalar::<f32>()).sqrt() * inv_scale)
         .unwrap_or(0.0);
-    if max_norm > 0.0 && norm.is_finite() && norm > max_norm {
-        let factor = max_norm / (norm + 1e-6);
+    if !norm.is_finite() {
+        return norm;
+    }
+    let clip = if max_norm > 0.0 && norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    };
+    let factor = clip * inv_scale;
+    if factor != 1.0 {
         for &(id, rank) in &ids {
             match rank {
                 1 => scale::<1>(grads, id, factor),

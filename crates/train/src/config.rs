@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use nmt_core::{InvalidSetting, check};
 use nmt_data::{DataConfig, TokenizerConfig};
 use nmt_decode::DecodeConfig;
-use nmt_model::ModelConfig;
+use nmt_model::{ModelConfig, Precision};
 use serde::{Deserialize, Serialize};
 
 /// Everything a run needs, section by section.
@@ -106,6 +106,13 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Validate on at most this many sentences of the valid split (default 0 = all).
     pub valid_max_sentences: usize,
+    /// The dtype of the matrix products: "f32" (default), "bf16" or "f16". Weights, optimizer
+    /// state, layer norm, softmax and the loss stay f32; f16 adds a dynamic loss scale.
+    pub precision: Precision,
+    /// f16 only: the loss scale to start from (default 65536).
+    pub loss_scale_init: f64,
+    /// f16 only: clean steps after which the loss scale doubles (default 2000).
+    pub loss_scale_window: u64,
 }
 
 impl Default for TrainConfig {
@@ -133,6 +140,9 @@ impl Default for TrainConfig {
             best_metric: StopMetric::Bleu,
             log_every: 100,
             valid_max_sentences: 0,
+            precision: Precision::F32,
+            loss_scale_init: 65536.0,
+            loss_scale_window: 2000,
         }
     }
 }
@@ -227,6 +237,18 @@ impl TrainConfig {
             "train.clip_norm",
             t.clip_norm,
             "must be a number >= 0 (0 = no clipping)",
+        )?;
+        check(
+            t.loss_scale_init >= 1.0 && t.loss_scale_init.is_finite(),
+            "train.loss_scale_init",
+            t.loss_scale_init,
+            "must be a number >= 1, e.g. 65536",
+        )?;
+        check(
+            t.loss_scale_window >= 1,
+            "train.loss_scale_window",
+            t.loss_scale_window,
+            "must be at least 1",
         )
     }
 }
@@ -248,7 +270,7 @@ impl RunSection {
 pub struct RunSection {
     /// Run directory (default `runs/<config file stem>`).
     pub dir: Option<PathBuf>,
-    /// Backend and device: "flex" (default), "tch", "tch-cuda[:N]", "wgpu[:N]".
+    /// Backend and device: "flex" (default), "tch", "tch-cuda[:N]", "wgpu[:N]", "cuda[:N]".
     pub device: String,
 }
 

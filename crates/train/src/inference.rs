@@ -106,6 +106,16 @@ impl Loaded {
         self.models.iter().collect()
     }
 
+    /// The models computing in `precision` (weights stay f32; see `nmt_model::Precision`).
+    pub fn with_precision(mut self, precision: nmt_model::Precision) -> Self {
+        self.models = self
+            .models
+            .into_iter()
+            .map(|m| m.with_precision(precision))
+            .collect();
+        self
+    }
+
     /// The models, to own (e.g. to average them).
     pub fn into_models(self) -> Vec<Transformer> {
         self.models

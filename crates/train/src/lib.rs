@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod inference;
 mod loss;
+pub mod loss_scale;
 pub mod metrics_log;
 pub mod schedule;
 pub mod step;
@@ -21,7 +22,7 @@ pub mod trainer;
 
 pub use average::{average_checkpoints, average_models};
 pub use checkpoint::{Checkpoint, CheckpointStore, TrainState};
-pub use clip::clip_global_norm;
+pub use clip::{clip_global_norm, unscale_and_clip};
 pub use config::{ConfigError, RunConfig, TrainConfig};
 pub use error::TrainError;
 pub use inference::{Checkpoints, Loaded, encode_sources, evaluate, score, translate_lines};

@@ -4,6 +4,11 @@
 //! Micro-batches -> forward (dropout seeded from (seed, step, micro-batch)) -> label-smoothed
 //! loss averaged over all their target tokens -> backward, gradients summed over the
 //! micro-batches -> global-norm clipping -> Adam/AdamW at the step's learning rate.
+//!
+//! In bf16/f16 (`train.precision`) the model computes its products in that dtype while the
+//! weights, their gradients and the optimizer state stay f32 (see `nmt_model::Precision`). In
+//! f16 the loss is scaled before backward and the gradients unscaled before clipping
+//! ([`LossScale`]); a step whose gradients overflow is skipped, not an error.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
@@ -11,11 +16,12 @@ use burn::optim::{
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nmt_data::IdBatch;
-use nmt_model::Transformer;
+use nmt_model::{Precision, Transformer};
 
-use crate::clip::clip_global_norm;
+use crate::clip::unscale_and_clip;
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::loss::label_smoothed_loss;
+use crate::loss_scale::LossScale;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +32,9 @@ pub struct StepStats {
     pub tokens: usize,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// f16: the update was skipped because the gradients overflowed (the loss scale was
+    /// lowered; the model is unchanged).
+    pub skipped: bool,
 }
 
 /// A step whose loss or gradient norm is not a finite number; nothing was updated.
@@ -46,6 +55,9 @@ pub struct TrainStep {
     label_smoothing: f64,
     clip_norm: f64,
     device: Device,
+    /// Some in f16 training.
+    loss_scale: Option<LossScale>,
+    loss_scale_window: u64,
 }
 
 impl TrainStep {
@@ -57,6 +69,21 @@ impl TrainStep {
             label_smoothing: cfg.label_smoothing,
             clip_norm: cfg.clip_norm,
             device: device.clone(),
+            loss_scale: (cfg.precision == Precision::F16)
+                .then(|| LossScale::new(cfg.loss_scale_init)),
+            loss_scale_window: cfg.loss_scale_window,
+        }
+    }
+
+    /// The f16 loss scale (none in f32 and bf16).
+    pub fn loss_scale(&self) -> Option<LossScale> {
+        self.loss_scale
+    }
+
+    /// Restores a checkpoint's loss scale (only meaningful in f16).
+    pub fn set_loss_scale(&mut self, scale: Option<LossScale>) {
+        if self.loss_scale.is_some() {
+            self.loss_scale = scale.or(self.loss_scale);
         }
     }
 
@@ -80,8 +107,10 @@ impl TrainStep {
         lr: f64,
     ) -> Result<(Transformer, StepStats), NonFinite> {
         let tokens: usize = batches.iter().map(|b| b.tgt_tokens).sum();
+        let scale = self.loss_scale.map(|s| s.scale);
         let mut accumulator = GradientsAccumulator::<Transformer>::new();
         let mut loss_sum = 0.0f64;
+        let mut overflow = None;
         for (i, batch) in batches.iter().enumerate() {
             let (src, tgt_in, tgt_out) = batch_tensors(batch, &self.device);
             let logits = nmt_model::seeded(&self.device, dropout_seed(self.seed, step, i), || {
@@ -91,17 +120,48 @@ impl TrainStep {
             let loss = sums.smoothed.div_scalar(tokens as f64);
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * tokens as f64;
             if !loss_sum.is_finite() {
-                return Err(NonFinite {
+                let e = NonFinite {
                     what: "loss",
                     value: loss_sum,
                     micro_batch: i,
-                });
+                };
+                match scale {
+                    // f16: an overflowing forward pass is skipped like overflowing gradients.
+                    Some(_) => {
+                        overflow = Some(e);
+                        break;
+                    }
+                    None => return Err(e),
+                }
             }
+            let loss = match scale {
+                Some(s) => loss.mul_scalar(s),
+                None => loss,
+            };
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
         }
         let mut grads = accumulator.grads();
-        let grad_norm = clip_global_norm(&model, &mut grads, self.clip_norm);
-        if !grad_norm.is_finite() {
+        let grad_norm = match overflow {
+            Some(e) => e.value,
+            None => unscale_and_clip(
+                &model,
+                &mut grads,
+                scale.map_or(1.0, |s| 1.0 / s),
+                self.clip_norm,
+            ),
+        };
+        let finite = grad_norm.is_finite();
+        if let Some(loss_scale) = self.loss_scale.as_mut() {
+            if !loss_scale.update(finite, self.loss_scale_window) {
+                let stats = StepStats {
+                    loss_sum,
+                    tokens,
+                    grad_norm,
+                    skipped: true,
+                };
+                return Ok((model, stats));
+            }
+        } else if !finite {
             return Err(NonFinite {
                 what: "gradient norm",
                 value: grad_norm,
@@ -115,6 +175,7 @@ impl TrainStep {
                 loss_sum,
                 tokens,
                 grad_norm,
+                skipped: false,
             },
         ))
     }

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use nmt_data::rng::SplitMix64;
 use nmt_data::{EncodedPair, IdBatch};
-use nmt_model::{ModelConfig, NormPosition, PositionKind};
+use nmt_model::{ModelConfig, NormPosition, PositionKind, Precision};
 use nmt_train::config::Schedule;
 use nmt_train::{TrainConfig, TrainStep};
 use serde_json::json;
@@ -92,6 +92,10 @@ pub struct BenchTrainArgs {
     device: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Dtype of the matrix products: f32 (default), bf16 or f16 (with its loss scale), as
+    /// `train.precision`; torch_reference.py's `--amp` is the counterpart.
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 /// `batch` pairs of random ids (never the reserved ones) whose padded batch is exactly
@@ -157,10 +161,12 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         clip_norm: 1.0,
         betas: [0.9, 0.98],
         eps: 1e-9,
+        precision: a.precision,
         ..TrainConfig::default()
     };
     train_cfg.validate()?;
-    let mut model = nmt_model::seeded(&device, a.seed, || model_cfg.init(vocab, vocab, &device))?;
+    let mut model = nmt_model::seeded(&device, a.seed, || model_cfg.init(vocab, vocab, &device))?
+        .with_precision(a.precision);
     let mut step = TrainStep::new(&train_cfg, &device);
     let batches = [random_batch(
         batch,
@@ -189,6 +195,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         "{}",
         json!({
             "impl": "nmt", "backend": a.device, "device": a.device, "threads": a.threads,
+            "precision": format!("{:?}", a.precision).to_lowercase(),
             "preset": format!("{:?}", a.preset).to_lowercase(),
             "params": burn::module::Module::num_params(&model), "batch": batch,
             "src_len": src_len, "tgt_len": tgt_len,

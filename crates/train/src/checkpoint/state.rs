@@ -6,6 +6,7 @@ use nmt_model::{ModelConfig, Transformer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::loss_scale::LossScale;
 
 /// Bumped whenever what a checkpoint holds changes meaning. Version 2 added `manifest.json`
 /// (the checksums of every file); version 1 checkpoints are still read, unverified.
@@ -17,6 +18,9 @@ pub struct LogWindow {
     pub loss_sum: f64,
     pub tokens: u64,
     pub steps: u64,
+    /// f16 steps skipped for overflowing gradients.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// The most recent validation of a run, as of a checkpoint.
@@ -52,6 +56,9 @@ pub struct TrainState {
     /// The latest validation at or before this step (none before the first).
     #[serde(default)]
     pub last_validation: Option<ValidationRecord>,
+    /// The f16 loss scale (f16 training only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
     /// For an averaged checkpoint (`nmt average`): the checkpoints it is the mean of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged_from: Option<Vec<String>>,
@@ -90,6 +97,7 @@ impl TrainState {
             elapsed_s: 0.0,
             params_fingerprint: String::new(),
             last_validation: None,
+            loss_scale: None,
             averaged_from: None,
         }
     }

@@ -72,7 +72,8 @@ impl<'a> Run<'a> {
         let device = device.clone().autodiff();
         let mut model = nmt_model::seeded(&device, t.seed, || {
             cfg.model.init(src_vocab, tgt_vocab, &device)
-        })?;
+        })?
+        .with_precision(t.precision);
         let mut train_step = TrainStep::new(t, &device);
         let mut state = TrainState::fresh(t.seed, src_vocab, tgt_vocab, &cfg.model);
         let mut last_checkpoint = None;
@@ -93,6 +94,7 @@ impl<'a> Run<'a> {
                 .check_compatible(&cfg.model, src_vocab, tgt_vocab)?;
             model = ckpt.load_model(model)?;
             train_step.set_optimizer(ckpt.load_optimizer(train_step.optimizer().clone())?);
+            train_step.set_loss_scale(ckpt.state.loss_scale);
             state = TrainState {
                 model: cfg.model.clone(),
                 ..ckpt.state.clone()
@@ -213,10 +215,16 @@ impl<'a> Run<'a> {
         self.model = Some(model);
         self.state.step = step;
         self.state.cursor = self.stream.position();
+        self.state.loss_scale = self.train_step.loss_scale();
         self.window_tokens += stats.tokens as u64;
         let w = &mut self.state.log_window;
-        w.loss_sum += stats.loss_sum;
-        w.tokens += stats.tokens as u64;
+        if stats.skipped {
+            // An overflowing f16 step: no update, and its (infinite) loss is not averaged in.
+            w.skipped += 1;
+        } else {
+            w.loss_sum += stats.loss_sum;
+            w.tokens += stats.tokens as u64;
+        }
         w.steps += 1;
         self.last_lr = lr;
         self.last_grad_norm = stats.grad_norm;
@@ -260,8 +268,8 @@ impl<'a> Run<'a> {
             grad_norm: self.last_grad_norm,
             tokens_per_s,
             tgt_tokens: w.tokens,
-            loss_scale: None,
-            skipped_steps: None,
+            loss_scale: self.state.loss_scale.map(|s| s.scale),
+            skipped_steps: self.state.loss_scale.map(|_| w.skipped),
             rss_anon_mib: crate::metrics_log::rss_anon_mib(),
         }))?;
         if self.bar.is_hidden() {

@@ -1,0 +1,68 @@
+//! Mixed precision by hand (Burn 0.22 has no autocast): the weights stay f32 (the optimizer's
+//! master copy) and are cast to the compute dtype where they are used; matrix products run in
+//! that dtype; what needs range or accumulation (the residual stream, layer norm, softmax, the
+//! loss) stays f32, as PyTorch's autocast does. Casts are differentiable, so gradients arrive
+//! at the f32 weights as f32.
+
+use burn::nn::Linear;
+use burn::tensor::module::linear;
+use burn::tensor::{FloatDType, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The dtype of the matrix products: `f32` (default), `bf16` or `f16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::Bf16 => FloatDType::BF16,
+            Precision::F16 => FloatDType::F16,
+        }
+    }
+
+    /// `x` in the compute dtype (no copy when it already is).
+    pub fn compute<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        x.cast(self.dtype())
+    }
+
+    /// `x` in f32 (no copy when it already is).
+    pub fn full<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+        x.cast(FloatDType::F32)
+    }
+
+    /// `x W + b` in the compute dtype, with `x` cast to it and the f32 `W`, `b` cast on use.
+    pub fn project<const D: usize>(self, layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+        if self == Precision::F32 {
+            return layer.forward(x);
+        }
+        let dtype = self.dtype();
+        linear(
+            x.cast(dtype),
+            layer.weight.val().cast(dtype),
+            layer.bias.as_ref().map(|b| b.val().cast(dtype)),
+        )
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            "f16" => Ok(Precision::F16),
+            other => Err(format!(
+                "unknown precision {other:?}: expected f32, bf16 or f16"
+            )),
+        }
+    }
+}
