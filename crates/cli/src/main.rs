@@ -5,6 +5,7 @@ mod attention;
 mod bench;
 mod check;
 mod device;
+mod export;
 mod plot;
 mod prepare;
 mod score;
@@ -50,6 +51,8 @@ enum Command {
     Average(AverageArgs),
     /// List a run's checkpoints and verify every file of each against its checksums.
     Check(check::CheckArgs),
+    /// Export a checkpoint as safetensors or as a CTranslate2 model.
+    Export(export::ExportArgs),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(b) => bench::bench(b).map(|()| ExitCode::SUCCESS),
         Command::Attention(a) => attention::attention(a).map(|()| ExitCode::SUCCESS),
         Command::Plot(a) => plot::plot(a).map(|()| ExitCode::SUCCESS),
+        Command::Export(a) => export::export(a).map(|()| ExitCode::SUCCESS),
         Command::Devices => {
             for line in device::available() {
                 println!("{line}");

@@ -32,6 +32,10 @@ pub struct BenchDecodeArgs {
     /// Token budget of a decoding batch.
     #[arg(long, default_value_t = 4096)]
     max_tokens: usize,
+    /// Length penalty alpha (default: `[decode]`'s default); scripts/bench-decode.sh passes 0,
+    /// as it does to CTranslate2.
+    #[arg(long)]
+    lenpen: Option<f64>,
     /// Only the first N lines.
     #[arg(long)]
     limit: Option<usize>,
@@ -82,6 +86,9 @@ pub fn bench_decode(a: BenchDecodeArgs) -> Result<()> {
             max_tokens: a.max_tokens,
             ..DecodeConfig::default()
         };
+        if let Some(l) = a.lenpen {
+            cfg.lenpen = l;
+        }
         if let Some(n) = a.max_len {
             cfg.max_len_a = 0.0;
             cfg.max_len_b = n;
@@ -93,7 +100,7 @@ pub fn bench_decode(a: BenchDecodeArgs) -> Result<()> {
         println!(
             "{}",
             json!({
-                "bench": "decode", "model": label, "device": a.device, "beam": beam,
+                "bench": "decode", "impl": "nmt", "model": label, "device": a.device, "beam": beam,
                 "sentences": lines.len(), "tgt_tokens": tokens, "seconds": (secs * 1000.0).round() / 1000.0,
                 "sentences_per_s": (lines.len() as f64 / secs * 10.0).round() / 10.0,
                 "tgt_tokens_per_s": (tokens as f64 / secs).round(),
