@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod device;
 mod export;
+mod input;
 mod plot;
 mod prepare;
 mod score;

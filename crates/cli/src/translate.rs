@@ -1,7 +1,7 @@
 //! `nmt translate` and `nmt eval`: decode with a run's checkpoint(s), through the one inference
 //! path (`nmt_train::inference`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +13,8 @@ use nmt_model::Precision;
 use nmt_train::{Checkpoints, Loaded};
 
 use crate::device::parse_device;
+use crate::input::SourceLines;
+use nmt_data::LineStream;
 
 /// Decoding flags shared by translate and eval; unset flags keep the run's `[decode]` values.
 #[derive(Args, Debug)]
@@ -39,6 +41,16 @@ pub struct DecodeArgs {
     /// Device (default: the run's run.device).
     #[arg(long)]
     device: Option<String>,
+    /// Draw tokens instead of searching: topk:K, topp:P or full (needs --beam 1; --nbest N
+    /// gives N independent samples). For back-translation.
+    #[arg(long)]
+    sampling: Option<nmt_decode::Sampling>,
+    /// Sampling temperature (default 1).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Seed of the draws (default 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Dtype of the model's matrix products: f32 (default), bf16 or f16.
     #[arg(long, default_value = "f32")]
     precision: Precision,
@@ -62,6 +74,19 @@ impl DecodeArgs {
         }
         if let Some(m) = self.max_tokens {
             cfg.max_tokens = m;
+        }
+        if let Some(method) = self.sampling {
+            cfg.sampling = Some(method);
+            if self.beam.is_none() {
+                cfg.beam = 1;
+                cfg.nbest = self.nbest.unwrap_or(1);
+            }
+        }
+        if let Some(t) = self.temperature {
+            cfg.temperature = t;
+        }
+        if let Some(s) = self.seed {
+            cfg.seed = s;
         }
         cfg.validate()
             .context("invalid decoding flags (--beam, --nbest, --lenpen, ...)")?;
@@ -102,6 +127,15 @@ pub struct TranslateArgs {
     /// Also write the raw hypotheses (subword tokens and scores) to this file.
     #[arg(long)]
     raw: Option<PathBuf>,
+    /// Most lines translated together. Input is read as a stream: each window is translated,
+    /// written and flushed before more is read, and a window also closes early when no further
+    /// line has arrived yet, so a terminal or a pipe that waits is answered line by line.
+    #[arg(long, default_value_t = 2000)]
+    window: usize,
+    /// Target prefixes, one a line beside the input's lines: each translation begins with its
+    /// prefix and the model continues it (greedy, beam or sampling). An empty line: no prefix.
+    #[arg(long)]
+    prefix: Option<PathBuf>,
     #[command(flatten)]
     decode: DecodeArgs,
 }
@@ -123,21 +157,6 @@ pub struct EvalArgs {
     decode: DecodeArgs,
 }
 
-fn read_input(path: &Option<PathBuf>) -> Result<Vec<String>> {
-    let lines = match path {
-        Some(p) => nmt_data::read_lines(p)?,
-        None => {
-            let mut text = String::new();
-            std::io::stdin()
-                .lock()
-                .read_to_string(&mut text)
-                .context("stdin is not valid UTF-8")?;
-            text.lines().map(nmt_data::normalize_line).collect()
-        }
-    };
-    Ok(lines)
-}
-
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -145,16 +164,70 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
 }
 
 pub fn translate(a: TranslateArgs) -> Result<ExitCode> {
-    let lines = read_input(&a.input)?;
+    if a.window == 0 {
+        bail!("--window must be at least 1");
+    }
     let loaded = a.decode.load(&a.run)?;
     let cfg = a.decode.apply(loaded.config().decode.clone())?;
-    let results = loaded.translate(&lines, &cfg)?;
+    let mut source = SourceLines::open(&a.input)?;
+    let mut prefixes = a.prefix.as_deref().map(LineStream::open).transpose()?;
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(create(p)?),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut raw = a.raw.as_deref().map(create).transpose()?;
+    let mut window = Vec::new();
+    let mut first = 0;
+    loop {
+        let line = source.next_line()?;
+        let end = line.is_none();
+        window.extend(line);
+        if !window.is_empty() && (end || window.len() >= a.window || !source.ready()) {
+            let window_prefixes = match prefixes.as_mut() {
+                Some(stream) => take_prefixes(stream, window.len(), first)?,
+                None => Vec::new(),
+            };
+            let results = loaded.translate_with_prefixes(&window, &window_prefixes, &cfg)?;
+            write_window(&loaded, &cfg, &results, first, &mut out, raw.as_mut())?;
+            first += window.len();
+            window.clear();
+        }
+        if end {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The next `n` prefixes (for input lines `first..first + n`); the file must not run out.
+fn take_prefixes(stream: &mut LineStream, n: usize, first: usize) -> Result<Vec<String>> {
+    let mut prefixes = Vec::with_capacity(n);
+    for _ in 0..n {
+        match stream.next() {
+            Some(line) => prefixes.push(line?),
+            None => bail!(
+                "{} has {} line(s), but the input has more ({} or more)",
+                stream.path().display(),
+                stream.lines_read(),
+                first + n
+            ),
+        }
+    }
+    Ok(prefixes)
+}
+
+/// Writes one translated window (numbered from `first` in n-best and raw output) and flushes,
+/// so that what was read is answered before more is waited for.
+fn write_window(
+    loaded: &Loaded,
+    cfg: &DecodeConfig,
+    results: &[Vec<(String, nmt_decode::Hypothesis)>],
+    first: usize,
+    out: &mut dyn Write,
+    mut raw: Option<&mut std::io::BufWriter<std::fs::File>>,
+) -> Result<()> {
     for (i, nbest) in results.iter().enumerate() {
+        let i = first + i;
         if cfg.nbest == 1 {
             writeln!(out, "{}", nbest.first().map(|h| h.0.as_str()).unwrap_or(""))?;
         } else {
@@ -180,10 +253,10 @@ pub fn translate(a: TranslateArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    if let Some(raw) = raw.as_mut() {
+    if let Some(raw) = raw {
         raw.flush()?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn eval(a: EvalArgs) -> Result<ExitCode> {

@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub mod manifest;
+pub mod rng;
 
 pub use manifest::{IntegrityError, MANIFEST_FILE, Manifest};
 

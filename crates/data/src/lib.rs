@@ -16,7 +16,8 @@ pub mod error;
 pub mod filter;
 pub mod pairs;
 pub mod prepared;
-pub mod rng;
+/// The project's one seeded generator, shared with decoding (sampling) through nmt-core.
+pub use nmt_core::rng;
 pub mod tokenizer;
 
 pub use batch::{BatchCursor, BatchStream, IdBatch, TokenBudgetBatcher, inference_batches};

@@ -11,7 +11,8 @@ use crate::beam::beam_search_ensemble;
 use crate::config::DecodeConfig;
 use crate::ensemble::DecodeError;
 use crate::greedy::greedy_ensemble;
-use crate::step::{Scoring, length_penalty};
+use crate::sample::{sample_ensemble, sentence_rng};
+use crate::step::{Scoring, length_penalty, model_max_len};
 
 /// Source length as the length limit sees it: without a trailing `</s>`.
 pub fn source_len(src: &[u32]) -> usize {
@@ -78,7 +79,34 @@ pub fn translate_ensemble(
     cfg: &DecodeConfig,
     device: &Device,
 ) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
+    translate_with_prefixes(models, sources, &[], cfg, device)
+}
+
+/// [`translate_ensemble`] where sentence `i`'s translation begins with the target ids
+/// `prefixes[i]` (fairseq's `--prefix-size`, Marian's `--force-decode`): greedy, beam search
+/// and sampling continue the given prefix, whose log-probabilities count in the score like any
+/// other token's. `prefixes` is empty (no prefixes) or one per source; an empty source still
+/// gives an empty translation. A prefix is cut to what the position tables hold, and the length
+/// limit is raised to it when shorter.
+pub fn translate_with_prefixes(
+    models: &[&Transformer],
+    sources: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
+    cfg: &DecodeConfig,
+    device: &Device,
+) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
     crate::ensemble::check(models)?;
+    assert!(
+        prefixes.is_empty() || prefixes.len() == sources.len(),
+        "one prefix per source, or none"
+    );
+    let limit = models.iter().map(|m| model_max_len(m)).min().unwrap_or(0);
+    let prefix = |i: usize| -> Vec<u32> {
+        let p = prefixes.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        p[..p.len().min(limit)].to_vec()
+    };
+    // The length limit of sentence `i`: the configured one, raised to its prefix.
+    let max_len = |i: usize| cfg.max_len(source_len(&sources[i])).max(prefix(i).len());
     let beam = cfg.beam_width();
     let nbest = cfg.nbest_count();
     let mut results: Vec<Vec<Hypothesis>> = vec![Vec::new(); sources.len()];
@@ -93,12 +121,48 @@ pub fn translate_ensemble(
     // Longest first (a batch that does not fit shows up at once); ties keep input order.
     order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
     let widths: Vec<usize> = order.iter().map(|&i| sources[i].len()).collect();
+    if let Some(method) = cfg.sampling {
+        // n-best samples are n rows of the batch, each with its own generator.
+        for batch in token_batches(&widths, nbest, cfg.max_tokens) {
+            let ids = &order[batch];
+            let rows: Vec<(usize, usize)> = ids
+                .iter()
+                .flat_map(|&i| (0..nbest).map(move |r| (i, r)))
+                .collect();
+            let src: Vec<Vec<u32>> = rows.iter().map(|&(i, _)| sources[i].clone()).collect();
+            let pre: Vec<Vec<u32>> = rows.iter().map(|&(i, _)| prefix(i)).collect();
+            let max_lens: Vec<usize> = rows.iter().map(|&(i, _)| max_len(i)).collect();
+            let mut rngs: Vec<_> = rows
+                .iter()
+                .map(|&(i, r)| sentence_rng(cfg.seed, i, r))
+                .collect();
+            let decoded = sample_ensemble(
+                models,
+                &src,
+                &pre,
+                &max_lens,
+                method,
+                cfg.temperature,
+                &mut rngs,
+                device,
+            );
+            for (&(i, _), mut h) in rows.iter().zip(decoded) {
+                h.score = h.log_prob / length_penalty(h.tokens.len() + 1, cfg.lenpen);
+                results[i].push(h);
+            }
+            for &i in ids {
+                results[i].sort_by(|a, b| b.score.total_cmp(&a.score));
+            }
+        }
+        return Ok(results);
+    }
     for batch in token_batches(&widths, beam, cfg.max_tokens) {
         let ids = &order[batch];
         let src: Vec<Vec<u32>> = ids.iter().map(|&i| sources[i].clone()).collect();
-        let max_lens: Vec<usize> = src.iter().map(|s| cfg.max_len(source_len(s))).collect();
+        let pre: Vec<Vec<u32>> = ids.iter().map(|&i| prefix(i)).collect();
+        let max_lens: Vec<usize> = ids.iter().map(|&i| max_len(i)).collect();
         let decoded: Vec<Vec<Hypothesis>> = if beam == 1 {
-            greedy_ensemble(models, &src, &max_lens, device)
+            greedy_ensemble(models, &src, &pre, &max_lens, device)
                 .into_iter()
                 .map(|mut h| {
                     h.score = h.log_prob / length_penalty(h.tokens.len() + 1, cfg.lenpen);
@@ -110,7 +174,7 @@ pub fn translate_ensemble(
                 lenpen: cfg.lenpen,
                 coverage: cfg.coverage_penalty,
             };
-            beam_search_ensemble(models, &src, &max_lens, beam, scoring, nbest, device)
+            beam_search_ensemble(models, &src, &pre, &max_lens, beam, scoring, nbest, device)
         };
         for (&i, hyps) in ids.iter().zip(decoded) {
             results[i] = hyps;

@@ -35,7 +35,9 @@ use nmt_model::{BOS_ID, EOS_ID, Transformer};
 
 use crate::Hypothesis;
 use crate::ensemble::EnsembleCache;
-use crate::step::{Scoring, TopK, VocabMasks, capped, floats, ids_1d, source_batch};
+use crate::step::{
+    Scoring, TopK, VocabMasks, capped, floats, force_tokens, ids_1d, prefix_tokens, source_batch,
+};
 
 /// One live row of the beam.
 #[derive(Debug, Clone)]
@@ -97,15 +99,17 @@ pub fn beam_search(
         lenpen,
         coverage: 0.0,
     };
-    beam_search_ensemble(&[model], src, max_lens, beam, scoring, nbest, device)
+    beam_search_ensemble(&[model], src, &[], max_lens, beam, scoring, nbest, device)
 }
 
 /// [`beam_search`] with an ensemble (each step's distribution is the mean of the models', see
 /// `ensemble.rs`) and a coverage penalty if `scoring` sets one. One model and no coverage
 /// penalty give exactly [`beam_search`]'s results.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn beam_search_ensemble(
     models: &[&Transformer],
     src: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
     max_lens: &[usize],
     beam: usize,
     scoring: Scoring,
@@ -113,14 +117,19 @@ pub(crate) fn beam_search_ensemble(
     device: &Device,
 ) -> Vec<Vec<Hypothesis>> {
     let topk = TopK::for_device(device);
-    search(models, src, max_lens, beam, scoring, nbest, device, topk)
+    search(
+        models, src, prefixes, max_lens, beam, scoring, nbest, device, topk,
+    )
 }
 
 /// The search itself, with the top-k selection given (the tests compare host and device).
+/// `prefixes` (empty, or one per sentence) are target tokens every hypothesis of a sentence
+/// begins with (forced, their log-probabilities counted).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     models: &[&Transformer],
     src: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
     max_lens: &[usize],
     beam: usize,
     scoring: Scoring,
@@ -188,8 +197,13 @@ pub(crate) fn search(
             .collect();
         let running: Vec<f32> = rows.iter().map(|r| r.log_prob).collect();
         let running = Tensor::<2>::from_data(TensorData::new(running, [rows.len(), 1]), device);
-        let candidates =
-            (masks.mask(log_probs, &forced) + running).reshape([alive.len(), per * vocab]);
+        let slots: Vec<usize> = alive
+            .iter()
+            .flat_map(|&s| std::iter::repeat_n(s, per))
+            .collect();
+        let only = prefix_tokens(prefixes, &slots, step);
+        let candidates = (force_tokens(masks.mask(log_probs, &forced), &only) + running)
+            .reshape([alive.len(), per * vocab]);
         let k = (2 * beam).min(per * vocab);
         let (values, indices) = topk.select(candidates, k);
 
@@ -296,6 +310,7 @@ mod tests {
         let host = search(
             &[&model],
             &src,
+            &[],
             &max_lens,
             4,
             scoring,
@@ -306,6 +321,7 @@ mod tests {
         let dev = search(
             &[&model],
             &src,
+            &[],
             &max_lens,
             4,
             scoring,

@@ -3,6 +3,8 @@
 use nmt_core::{InvalidSetting, check};
 use serde::{Deserialize, Serialize};
 
+use crate::sample::Sampling;
+
 /// How to decode: greedy or beam search, the length and coverage penalties, the output length
 /// limit, how many hypotheses to return and how large a decoding batch may be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,13 @@ pub struct DecodeConfig {
     /// batch (with `</s>`, so padding counts) * beam. A sentence over the budget on its own is
     /// decoded alone.
     pub max_tokens: usize,
+    /// Draw each token instead of searching (default: none): "topk:K", "topp:P" or "full"
+    /// (see `nmt_decode::sample`). Needs `beam = 1`; `nbest` then counts independent samples.
+    pub sampling: Option<Sampling>,
+    /// Sampling temperature (default 1.0): below 1 sharpens the distribution, above 1 flattens it.
+    pub temperature: f64,
+    /// Seed of the draws (default 0): a seed gives the same samples for the same input.
+    pub seed: u64,
 }
 
 impl Default for DecodeConfig {
@@ -44,6 +53,9 @@ impl Default for DecodeConfig {
             max_len_b: 10,
             nbest: 1,
             max_tokens: 4096,
+            sampling: None,
+            temperature: 1.0,
+            seed: 0,
         }
     }
 }
@@ -58,11 +70,32 @@ impl DecodeConfig {
             self.beam,
             "must be at least 1 (1 = greedy)",
         )?;
+        if self.sampling.is_some() {
+            check(
+                self.beam == 1,
+                "decode.beam",
+                self.beam,
+                "must be 1 with decode.sampling (sampling draws instead of searching)",
+            )?;
+            check(
+                self.nbest >= 1,
+                "decode.nbest",
+                self.nbest,
+                "must be at least 1 (the number of samples)",
+            )?;
+        } else {
+            check(
+                (1..=self.beam).contains(&self.nbest),
+                "decode.nbest",
+                self.nbest,
+                &format!("must be between 1 and decode.beam = {}", self.beam),
+            )?;
+        }
         check(
-            (1..=self.beam).contains(&self.nbest),
-            "decode.nbest",
-            self.nbest,
-            &format!("must be between 1 and decode.beam = {}", self.beam),
+            self.temperature.is_finite() && self.temperature > 0.0,
+            "decode.temperature",
+            self.temperature,
+            "must be a finite number > 0",
         )?;
         check(
             self.lenpen.is_finite(),
@@ -106,8 +139,13 @@ impl DecodeConfig {
         self.beam.max(1)
     }
 
-    /// The number of hypotheses actually returned (between 1 and the beam width).
+    /// The number of hypotheses actually returned (between 1 and the beam width; with
+    /// sampling, the number of samples).
     pub fn nbest_count(&self) -> usize {
-        self.nbest.clamp(1, self.beam_width())
+        if self.sampling.is_some() {
+            self.nbest.max(1)
+        } else {
+            self.nbest.clamp(1, self.beam_width())
+        }
     }
 }

@@ -6,7 +6,9 @@ use nmt_model::{BOS_ID, EOS_ID, StepAttention, Transformer};
 
 use crate::Hypothesis;
 use crate::ensemble::EnsembleCache;
-use crate::step::{VocabMasks, capped, floats, ids_1d, ints, source_batch};
+use crate::step::{
+    VocabMasks, capped, floats, force_tokens, ids_1d, ints, prefix_tokens, source_batch,
+};
 
 /// Greedy decoding of one batch. `src[i]` are source ids (normally ending with `</s>`),
 /// `max_lens[i]` the most tokens sentence `i` may produce before `</s>` (`</s>` is forced
@@ -18,7 +20,22 @@ pub fn greedy(
     max_lens: &[usize],
     device: &Device,
 ) -> Vec<Hypothesis> {
-    run(&[model], src, max_lens, device, false).0
+    run(
+        &[model],
+        src,
+        &[],
+        max_lens,
+        device,
+        false,
+        &mut most_probable,
+    )
+    .0
+}
+
+/// Greedy's choice: the most probable token of each row (ties: the lower id), on the device.
+fn most_probable(log_probs: Tensor<2>, _sentences: &[usize]) -> (Vec<f32>, Vec<i64>) {
+    let (values, tokens) = log_probs.max_dim_with_indices(1);
+    (floats(values), ints(tokens))
 }
 
 /// [`greedy`] with an ensemble: each step takes the most probable token under the mean of the
@@ -26,10 +43,20 @@ pub fn greedy(
 pub(crate) fn greedy_ensemble(
     models: &[&Transformer],
     src: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
     max_lens: &[usize],
     device: &Device,
 ) -> Vec<Hypothesis> {
-    run(models, src, max_lens, device, false).0
+    run(
+        models,
+        src,
+        prefixes,
+        max_lens,
+        device,
+        false,
+        &mut most_probable,
+    )
+    .0
 }
 
 /// Greedy decoding of one sentence that also records the attention of every step: element `t`
@@ -46,16 +73,36 @@ pub fn greedy_with_attention(
     max_len: usize,
     device: &Device,
 ) -> (Hypothesis, Vec<StepAttention>) {
-    let (mut hyps, steps) = run(&[model], &[src.to_vec()], &[max_len], device, true);
+    let (mut hyps, steps) = run(
+        &[model],
+        &[src.to_vec()],
+        &[],
+        &[max_len],
+        device,
+        true,
+        &mut most_probable,
+    );
     (hyps.remove(0), steps)
 }
 
-fn run(
+/// What picks each step's tokens: given the masked log-probabilities `[rows, vocab]` of the
+/// sentences still decoding (`sentences[row]` is the sentence of a row), the log-probability
+/// and id of the token each row takes. Greedy takes the best; sampling draws
+/// (`crate::sample`).
+pub(crate) type Pick<'a> = dyn FnMut(Tensor<2>, &[usize]) -> (Vec<f32>, Vec<i64>) + 'a;
+
+/// The left-to-right loop greedy decoding and sampling share: a sentence leaves the batch
+/// (its cache row is dropped) once it has taken `</s>`. `prefixes` (empty, or one per
+/// sentence) are target tokens each sentence is made to begin with; their log-probabilities
+/// count as any other token's.
+pub(crate) fn run(
     models: &[&Transformer],
     src: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
     max_lens: &[usize],
     device: &Device,
     record: bool,
+    pick: &mut Pick,
 ) -> (Vec<Hypothesis>, Vec<StepAttention>) {
     assert_eq!(
         src.len(),
@@ -83,8 +130,8 @@ fn run(
             attention.push(att);
         }
         let forced: Vec<bool> = alive.iter().map(|&s| step >= max_lens[s]).collect();
-        let (values, tokens) = masks.mask(next, &forced).max_dim_with_indices(1);
-        let (values, tokens) = (floats(values), ints(tokens));
+        let only = prefix_tokens(prefixes, &alive, step);
+        let (values, tokens) = pick(force_tokens(masks.mask(next, &forced), &only), &alive);
         let mut keep = Vec::with_capacity(alive.len());
         for (row, &s) in alive.iter().enumerate() {
             log_probs[s] += f64::from(values[row]);

@@ -20,15 +20,19 @@ mod beam;
 mod config;
 mod ensemble;
 mod greedy;
+pub mod sample;
 mod step;
 
 use serde::{Deserialize, Serialize};
 
-pub use batching::{source_len, token_batches, translate, translate_ensemble};
+pub use batching::{
+    source_len, token_batches, translate, translate_ensemble, translate_with_prefixes,
+};
 pub use beam::beam_search;
 pub use config::DecodeConfig;
 pub use ensemble::DecodeError;
 pub use greedy::{greedy, greedy_uncached, greedy_with_attention};
+pub use sample::Sampling;
 pub use step::{coverage_penalty, length_penalty};
 
 /// One translation.

@@ -126,6 +126,39 @@ impl VocabMasks {
     }
 }
 
+/// Forced prefixes: `log_probs` `[rows, vocab]` with every token but `only[row]` at -inf in the
+/// rows that have one (a row still inside its target prefix); other rows unchanged.
+pub(crate) fn force_tokens(log_probs: Tensor<2>, only: &[Option<u32>]) -> Tensor<2> {
+    if only.iter().all(Option::is_none) {
+        return log_probs;
+    }
+    let [rows, vocab] = log_probs.dims();
+    let mut mask = vec![false; rows * vocab];
+    for (row, token) in only.iter().enumerate() {
+        if let Some(token) = token {
+            let cells = &mut mask[row * vocab..(row + 1) * vocab];
+            cells.fill(true);
+            cells[*token as usize] = false;
+        }
+    }
+    let device = log_probs.device();
+    let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [rows, vocab]), &device);
+    log_probs.mask_fill(mask, f32::NEG_INFINITY)
+}
+
+/// Row `i`'s forced token at `step`: `prefixes[sentences[i]][step]` while it lasts (no
+/// prefixes at all is an empty slice).
+pub(crate) fn prefix_tokens(
+    prefixes: &[Vec<u32>],
+    sentences: &[usize],
+    step: usize,
+) -> Vec<Option<u32>> {
+    sentences
+        .iter()
+        .map(|&s| prefixes.get(s).and_then(|p| p.get(step)).copied())
+        .collect()
+}
+
 /// Reads a float tensor to the host (one transfer).
 pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use nmt_data::Vocabularies;
-use nmt_decode::{DecodeConfig, Hypothesis, translate_ensemble};
+use nmt_decode::{DecodeConfig, Hypothesis, translate_with_prefixes};
 use nmt_metrics::{BleuConfig, BleuScore, ChrfConfig, ChrfScore, corpus_bleu, corpus_chrf};
 use nmt_model::{EOS_ID, Transformer};
 
@@ -153,10 +153,26 @@ impl Loaded {
         lines: &[String],
         cfg: &DecodeConfig,
     ) -> Result<Vec<Vec<(String, Hypothesis)>>> {
-        translate_lines(
+        self.translate_with_prefixes(lines, &[], cfg)
+    }
+
+    /// [`Self::translate`] where line `i`'s translation begins with the target text
+    /// `prefixes[i]` (tokenized by the target tokenizer; `prefixes` empty = none).
+    pub fn translate_with_prefixes(
+        &self,
+        lines: &[String],
+        prefixes: &[String],
+        cfg: &DecodeConfig,
+    ) -> Result<Vec<Vec<(String, Hypothesis)>>> {
+        let prefixes: Vec<Vec<u32>> = prefixes
+            .iter()
+            .map(|p| self.vocab().tgt.encode(p))
+            .collect();
+        translate_lines_with_prefixes(
             &self.models(),
             self.vocab(),
             lines,
+            &prefixes,
             cfg,
             self.max_positions(),
             &self.device,
@@ -218,16 +234,43 @@ pub fn translate_lines(
     max_positions: usize,
     device: &Device,
 ) -> Result<Vec<Vec<(String, Hypothesis)>>> {
+    translate_lines_with_prefixes(models, vocab, lines, &[], cfg, max_positions, device)
+}
+
+/// [`translate_lines`] where line `i`'s translation begins with the target ids `prefixes[i]`
+/// (empty: no prefixes); see [`nmt_decode::translate_with_prefixes`].
+pub fn translate_lines_with_prefixes(
+    models: &[&Transformer],
+    vocab: &Vocabularies,
+    lines: &[String],
+    prefixes: &[Vec<u32>],
+    cfg: &DecodeConfig,
+    max_positions: usize,
+    device: &Device,
+) -> Result<Vec<Vec<(String, Hypothesis)>>> {
     let sources = encode_sources(vocab, lines, max_positions);
-    Ok(translate_ensemble(models, &sources, cfg, device)?
-        .into_iter()
-        .map(|nbest| {
-            nbest
-                .into_iter()
-                .map(|h| (vocab.tgt.decode(&h.tokens), h))
-                .collect()
-        })
-        .collect())
+    Ok(
+        translate_with_prefixes(models, &sources, prefixes, cfg, device)?
+            .into_iter()
+            .map(|nbest| {
+                nbest
+                    .into_iter()
+                    .map(|h| (one_line(vocab.tgt.decode(&h.tokens)), h))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// A translation is one line of output: a line break the model spelled with byte-fallback
+/// tokens (an undertrained model can) becomes a space, so line `i` of the output stays the
+/// translation of line `i` of the input.
+fn one_line(text: String) -> String {
+    if text.contains(['\n', '\r']) {
+        text.replace(['\n', '\r'], " ")
+    } else {
+        text
+    }
 }
 
 /// Corpus BLEU (13a, mixed case) and chrF2 of `hyps` against one reference stream.

@@ -1,4 +1,5 @@
-//! The one random number generator of the crate and of the quick-start generator: SplitMix64
+//! The one random number generator of the project (batch orders, the quick-start generator,
+//! sampled decoding): SplitMix64
 //! with a Fisher-Yates shuffle, written out here so that batch orders and the quick-start
 //! corpus never change with a dependency update. Tests pin its output.
 
@@ -26,6 +27,11 @@ impl SplitMix64 {
                 return (product >> 64) as u64;
             }
         }
+    }
+
+    /// Uniform in `[0, 1)`, with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in `0..n` as usize (n > 0).
