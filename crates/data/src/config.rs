@@ -256,6 +256,11 @@ pub struct TokenizerConfig {
     /// Seed of that sample. Default: 1.
     #[serde(default = "default_sample_seed")]
     pub sample_seed: u64,
+    /// Tokens of the user's own, such as tags for tagged back-translation (`"<bt>"`) or target
+    /// languages (`"<2de>"`): added to every vocabulary (after the learned subwords, within
+    /// `vocab_size`), matched whole in the text and never split. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub special_tokens: Vec<String>,
 }
 
 impl TokenizerConfig {
@@ -281,6 +286,27 @@ impl TokenizerConfig {
             "tokenizer.sample_lines",
             self.sample_lines,
             "must be at least 1",
+        )?;
+        for (i, token) in self.special_tokens.iter().enumerate() {
+            check(
+                !token.is_empty() && !token.chars().any(char::is_whitespace),
+                "tokenizer.special_tokens",
+                format!("{token:?}"),
+                "each must be a non-empty token without spaces",
+            )?;
+            check(
+                !crate::SPECIAL_TOKENS.contains(&token.as_str())
+                    && !self.special_tokens[..i].contains(token),
+                "tokenizer.special_tokens",
+                format!("{token:?}"),
+                "must not repeat a token or name <pad>, <s>, </s>, <unk> (they are always there)",
+            )?;
+        }
+        check(
+            self.vocab_size > crate::tokenizer::RESERVED_IDS + self.special_tokens.len(),
+            "tokenizer.vocab_size",
+            self.vocab_size,
+            "must leave room for learned subwords beside the reserved ids and tokenizer.special_tokens",
         )
     }
 }
@@ -312,6 +338,7 @@ impl Default for TokenizerConfig {
             path: None,
             sample_lines: default_sample_lines(),
             sample_seed: default_sample_seed(),
+            special_tokens: Vec::new(),
         }
     }
 }

@@ -292,3 +292,58 @@ fn multi30k_val_round_trips_exactly() {
         started.elapsed()
     );
 }
+
+/// `tokenizer.special_tokens`: each is one id of its own, matched whole wherever it stands,
+/// kept through tokenizer.json, decoded back to its text, and within `vocab_size`.
+#[test]
+fn user_special_tokens_are_never_split_and_survive_tokenizer_json() {
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("a small dog number {i} runs to the big house"))
+        .collect();
+    let cfg = TokenizerConfig {
+        vocab_size: 330,
+        special_tokens: vec!["<bt>".to_string(), "<2de>".to_string()],
+        ..Default::default()
+    };
+    let tok = SubwordTokenizer::train(lines.iter().map(String::as_str), &cfg).unwrap();
+    assert!(tok.vocab_size() <= 330, "{}", tok.vocab_size());
+    let plain = SubwordTokenizer::train(
+        lines.iter().map(String::as_str),
+        &TokenizerConfig {
+            vocab_size: 330,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    tok.save(&path).unwrap();
+    let loaded = SubwordTokenizer::load(&path).unwrap();
+    for t in [&tok, &loaded] {
+        let bt = t.encode("<bt>");
+        assert_eq!(bt.len(), 1, "<bt> was split: {bt:?}");
+        let de = t.encode("<2de>");
+        assert_eq!(de.len(), 1);
+        assert_ne!(bt, de);
+        let ids = t.encode("<bt> a small dog<2de> runs");
+        assert_eq!(ids[0], bt[0]);
+        assert!(ids.contains(&de[0]), "{ids:?}");
+        assert_eq!(
+            t.decode(&t.encode("<bt> a small dog runs")),
+            "<bt> a small dog runs"
+        );
+    }
+    assert!(
+        plain.encode("<bt>").len() > 1,
+        "without the setting the tag is ordinary text"
+    );
+    let bad = TokenizerConfig {
+        special_tokens: vec!["<s>".to_string()],
+        ..Default::default()
+    };
+    let err = SubwordTokenizer::train(lines.iter().map(String::as_str), &bad).unwrap_err();
+    assert!(
+        err.to_string().contains("tokenizer.special_tokens"),
+        "{err}"
+    );
+}

@@ -113,6 +113,12 @@ pub struct TrainConfig {
     pub loss_scale_init: f64,
     /// f16 only: clean steps after which the loss scale doubles (default 2000).
     pub loss_scale_window: u64,
+    /// Fine-tuning: start from the weights of this checkpoint, or of the best (else latest)
+    /// checkpoint of this run directory (default: none). Weights only: the optimizer, the
+    /// schedule, the data position and the best score start fresh, and the parent's tokenizer
+    /// is used. Its model shape and vocabulary must be this config's. Only a fresh start reads
+    /// it; a resumed run continues from its own checkpoint.
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +149,7 @@ impl Default for TrainConfig {
             precision: Precision::F32,
             loss_scale_init: 65536.0,
             loss_scale_window: 2000,
+            init_from: None,
         }
     }
 }

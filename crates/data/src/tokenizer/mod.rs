@@ -68,8 +68,9 @@ impl SubwordTokenizer {
             .iter()
             .map(|t| AddedToken::from(*t, true))
             .collect();
-        // The trainers count the special tokens but not the byte tokens added afterwards.
-        let learned_size = cfg.vocab_size - 256;
+        // The trainers count the special tokens but not the byte tokens added afterwards, nor
+        // the user's own tokens, appended last.
+        let learned_size = cfg.vocab_size - 256 - cfg.special_tokens.len();
         let train_error = |e: tokenizers::Error| DataError::TokenizerTrain {
             reason: e.to_string(),
         };
@@ -125,7 +126,20 @@ impl SubwordTokenizer {
             "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, metaspace_json]},
             "model": model,
         });
-        Self::from_json(&full.to_string(), Path::new("<trained>"))
+        let mut trained = Self::from_json(&full.to_string(), Path::new("<trained>"))?;
+        if !cfg.special_tokens.is_empty() {
+            // Added tokens: matched whole before pre-tokenization, so never split, and saved in
+            // tokenizer.json's "added_tokens" (Python `tokenizers` reads them the same way).
+            let added: Vec<AddedToken> = cfg
+                .special_tokens
+                .iter()
+                .map(|t| AddedToken::from(t.clone(), true))
+                .collect();
+            let mut inner = (*trained.inner).clone();
+            inner.add_special_tokens(&added);
+            trained.inner = Arc::new(inner);
+        }
+        Ok(trained)
     }
 
     /// Loads a `tokenizer.json` (ours or one made by Python `tokenizers`). It must have

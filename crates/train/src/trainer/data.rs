@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use nmt_data::{Expected, PrepareJob, Prepared, Recipe, Vocabularies, prepare, read_parallel};
 
 use super::run_dir::RunLog;
+use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::RunConfig;
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// The validation split's text: what is decoded, and the references it is scored against.
 pub(crate) struct ValidText {
@@ -29,13 +30,54 @@ pub fn prepared_dir(cfg: &RunConfig) -> PathBuf {
         .unwrap_or_else(|| cfg.run_dir().join("prepared"))
 }
 
+/// The checkpoint `train.init_from` names: a checkpoint directory, or a run directory (its
+/// best checkpoint, else its latest). `None` when the config has no `init_from`.
+pub fn init_checkpoint(cfg: &RunConfig) -> Result<Option<Checkpoint>> {
+    let Some(path) = &cfg.train.init_from else {
+        return Ok(None);
+    };
+    if cfg.tokenizer.path.is_some() {
+        return Err(TrainError::Refused(
+            "train.init_from and tokenizer.path are both set: a fine-tuned model keeps its \
+             parent's tokenizer (remove tokenizer.path)"
+                .into(),
+        ));
+    }
+    let dir = if path.join("checkpoints").is_dir() {
+        let store = CheckpointStore::new(path);
+        match store.best()?.or(store.latest()?) {
+            Some(dir) => dir,
+            None => {
+                return Err(TrainError::Refused(format!(
+                    "train.init_from = {}: the run has no checkpoint",
+                    path.display()
+                )));
+            }
+        }
+    } else if path.join(crate::checkpoint::STATE_FILE).is_file() {
+        path.clone()
+    } else {
+        return Err(TrainError::Refused(format!(
+            "train.init_from = {}: neither a run directory nor a checkpoint",
+            path.display()
+        )));
+    };
+    Ok(Some(Checkpoint::open(&dir)?))
+}
+
 /// What preparing `cfg`'s data means: its recipe and files; `vocab` to encode with a given
-/// tokenizer (a resumed checkpoint's) instead of training one.
+/// tokenizer (a resumed checkpoint's) instead of training one. Without one, a fine-tuning
+/// run (`train.init_from`) encodes with its parent's tokenizer.
 pub fn prepare_job(
     cfg: &RunConfig,
     vocab: Option<Vocabularies>,
     progress: bool,
 ) -> Result<PrepareJob> {
+    let vocab = match (vocab, init_checkpoint(cfg)?) {
+        (Some(v), _) => Some(v),
+        (None, Some(parent)) => Some(parent.vocab()?),
+        (None, None) => None,
+    };
     let d = &cfg.data;
     Ok(PrepareJob {
         recipe: Recipe::new(

@@ -4,7 +4,7 @@
 //! and the test of the best one). The phases live in `run.rs`, the data in `data.rs`.
 
 mod data;
-pub use data::{prepare_job, prepared_dir};
+pub use data::{init_checkpoint, prepare_job, prepared_dir};
 mod run;
 mod run_dir;
 mod validate;
@@ -89,9 +89,16 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
     };
     let started = opts.started.unwrap_or_else(std::time::Instant::now);
     let log = RunLog::open(run_dir, opts.quiet, started)?;
-    let vocab = match &resume {
-        Some(point) => Some(point.checkpoint.vocab()?),
-        None => None,
+    // A fine-tuning run starts from its parent's weights and tokenizer; once it has
+    // checkpoints of its own, a resume continues from those.
+    let init = match &resume {
+        Some(_) => None,
+        None => init_checkpoint(cfg)?,
+    };
+    let vocab = match (&resume, &init) {
+        (Some(point), _) => Some(point.checkpoint.vocab()?),
+        (None, Some(parent)) => Some(parent.vocab()?),
+        (None, None) => None,
     };
     let data = TrainingData::load(cfg, vocab, &log)?;
     let batcher = TokenBudgetBatcher::new(
@@ -109,7 +116,7 @@ pub fn train(cfg: &RunConfig, device: &Device, opts: &TrainOptions) -> Result<Tr
             100.0 * batcher.padding_ratio(1)
         ),
     );
-    let mut run = Run::start(cfg, device, &data, &batcher, &store, &log, resume)?;
+    let mut run = Run::start(cfg, device, &data, &batcher, &store, &log, resume, init)?;
     let stop = loop {
         if let Some(reason) = run.limit_reached() {
             break reason;

@@ -14,11 +14,12 @@ use super::run_dir::{RunLog, progress_bar};
 use super::validate::{test_best, validate};
 use super::{StopReason, TrainOutcome};
 use crate::checkpoint::{
-    CheckpointStore, LogWindow, ResumePoint, TrainState, ValidationRecord, params_fingerprint,
+    Checkpoint, CheckpointStore, LogWindow, ResumePoint, TrainState, ValidationRecord,
+    params_fingerprint,
 };
 use crate::config::{RunConfig, StopMetric};
 use crate::error::{IoContext, Result, TrainError};
-use crate::metrics_log::{Event, MetricsLog, TrainEvent, ValidEvent};
+use crate::metrics_log::{Event, MetricsLog, StartEvent, TrainEvent, ValidEvent};
 use crate::schedule::learning_rate;
 use crate::step::TrainStep;
 
@@ -53,8 +54,9 @@ pub(super) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// Builds the model and optimizer, fresh or from the resume point, and writes the run's
-    /// resolved config.
+    /// Builds the model and optimizer, fresh (from `init`'s weights when fine-tuning) or from
+    /// the resume point, and writes the run's resolved config.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         cfg: &'a RunConfig,
         device: &Device,
@@ -63,6 +65,7 @@ impl<'a> Run<'a> {
         store: &'a CheckpointStore,
         log: &'a RunLog,
         resume: Option<ResumePoint>,
+        init: Option<Checkpoint>,
     ) -> Result<Self> {
         let t = &cfg.train;
         let run_dir = cfg.run_dir();
@@ -77,6 +80,31 @@ impl<'a> Run<'a> {
         let mut train_step = TrainStep::new(t, &device);
         let mut state = TrainState::fresh(t.seed, src_vocab, tgt_vocab, &cfg.model);
         let mut last_checkpoint = None;
+        if let Some(parent) = init {
+            parent
+                .state
+                .check_compatible(&cfg.model, src_vocab, tgt_vocab)
+                .map_err(|e| {
+                    TrainError::Mismatch(format!(
+                        "cannot fine-tune from {}: {e}",
+                        parent.dir().display()
+                    ))
+                })?;
+            model = parent.load_model(model)?;
+            let from = parent.dir().display().to_string();
+            log.line(
+                None,
+                &format!(
+                    "initialized from {from} (step {}): weights only; the optimizer, schedule, \
+                     data position and best score start fresh",
+                    parent.state.step
+                ),
+            );
+            metrics.append(&Event::Start(StartEvent {
+                step: 0,
+                init_from: Some(from),
+            }))?;
+        }
         if let Some(point) = resume {
             let ckpt = &point.checkpoint;
             for (dir, why) in &point.skipped {
