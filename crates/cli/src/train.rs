@@ -39,6 +39,10 @@ pub struct TrainArgs {
     /// Continue from this checkpoint of the run (implies --resume).
     #[arg(long, value_name = "CHECKPOINT_DIR", conflicts_with = "overwrite")]
     resume_from: Option<PathBuf>,
+    /// Fine-tune: start from the weights of this checkpoint, or of this run directory's best
+    /// (train.init_from). Its tokenizer is used; the model's shape and vocabulary must match.
+    #[arg(long, value_name = "RUN_DIR|CHECKPOINT_DIR")]
+    init_from: Option<PathBuf>,
     /// Start afresh, deleting the run already in the run directory.
     #[arg(long)]
     overwrite: bool,
@@ -64,6 +68,9 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     }
     if let Some(s) = a.seed {
         overrides.push(format!("train.seed={s}"));
+    }
+    if let Some(p) = &a.init_from {
+        overrides.push(format!("train.init_from={:?}", p.display().to_string()));
     }
     let config = RunConfig::load(&a.config, &overrides)?;
     if a.print_config {
