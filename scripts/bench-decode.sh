@@ -59,8 +59,9 @@ for beam in 1 5; do
     --beam "$beam" --lenpen 0 --threads "$threads" --exact-caps --output "$work/ct2.beam$beam.txt"
   same=$(paste -d '\t' "$work/nmt.beam$beam.txt" "$work/ct2.beam$beam.txt" | awk -F '\t' '$1 == $2' | wc -l)
   total=$(wc -l <"$work/nmt.beam$beam.txt")
-  bleu_nmt=$("$nmt" score --hyp "$work/nmt.beam$beam.txt" --ref "$ref" | grep -o 'BLEU [0-9.]*' | head -1)
-  bleu_ct2=$("$nmt" score --hyp "$work/ct2.beam$beam.txt" --ref "$ref" | grep -o 'BLEU [0-9.]*' | head -1)
+  bleu() { "$nmt" score --json --hyp "$1" --ref "$ref" | python3 -c 'import json, sys; print("BLEU %.2f" % json.load(sys.stdin)["bleu"])'; }
+  bleu_nmt=$(bleu "$work/nmt.beam$beam.txt")
+  bleu_ct2=$(bleu "$work/ct2.beam$beam.txt")
   echo "beam $beam: $same of $total lines identical ($(awk -v s="$same" -v t="$total" 'BEGIN { printf "%.1f", 100 * s / t }')%); nmt $bleu_nmt, CTranslate2 $bleu_ct2"
 done
 

@@ -116,8 +116,8 @@ fn an_export_read_back_gives_the_same_logits_for_every_architecture() {
     }
 }
 
-#[test]
-fn the_linear_weights_are_stored_out_by_in_as_pytorch_does() {
+/// The tiny model on a joint vocabulary, exported to `DIR/e`.
+fn exported_tiny_model() -> (tempfile::TempDir, ModelConfig, Vocabularies, Transformer) {
     let device = Device::flex();
     let cfg = tiny_config();
     let vocab = vocab(true);
@@ -126,8 +126,14 @@ fn the_linear_weights_are_stored_out_by_in_as_pytorch_does() {
             .unwrap()
     });
     let dir = tempfile::tempdir().unwrap();
+    write_safetensors(&model, &cfg, &vocab, "test", &dir.path().join("e")).unwrap();
+    (dir, cfg, vocab, model)
+}
+
+#[test]
+fn the_linear_weights_are_stored_out_by_in_as_pytorch_does() {
+    let (dir, cfg, _, model) = exported_tiny_model();
     let out = dir.path().join("e");
-    write_safetensors(&model, &cfg, &vocab, "test", &out).unwrap();
     let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let fc1 = st.tensor("encoder.layers.0.fc1.weight").unwrap();
@@ -158,15 +164,8 @@ fn the_linear_weights_are_stored_out_by_in_as_pytorch_does() {
 #[test]
 fn damaged_foreign_or_existing_outputs_are_clear_errors() {
     let device = Device::flex();
-    let cfg = tiny_config();
-    let vocab = vocab(true);
-    let model = nmt_model::seeded(&device, 3, || {
-        cfg.init(vocab.src.vocab_size(), vocab.tgt.vocab_size(), &device)
-            .unwrap()
-    });
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg, vocab, model) = exported_tiny_model();
     let out = dir.path().join("e");
-    write_safetensors(&model, &cfg, &vocab, "test", &out).unwrap();
     let again = write_safetensors(&model, &cfg, &vocab, "test", &out).unwrap_err();
     assert!(matches!(again, ExportError::OutputExists(_)), "{again}");
 
