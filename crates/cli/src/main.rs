@@ -144,6 +144,6 @@ fn tune_allocator() {
     // SAFETY: mallopt only adjusts glibc's allocator thresholds; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
     }
 }

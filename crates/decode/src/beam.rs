@@ -280,7 +280,7 @@ pub(crate) fn search(
         let identity =
             parents.len() == rows.len() && parents.iter().enumerate().all(|(i, &p)| i == p);
         if !identity {
-            cache = cache.select_rows(&parents);
+            cache = cache.select_grouped(&parents, beam);
         }
         alive = next_alive;
         rows = next_rows;

@@ -31,6 +31,17 @@ impl EnsembleCache {
         Self(self.0.into_iter().map(|c| c.select_rows(rows)).collect())
     }
 
+    /// Keeps the rows `rows` in groups of `group` that share a sentence (see
+    /// [`DecoderCache::select_grouped`]): beam search's reordering.
+    pub fn select_grouped(self, rows: &[usize], group: usize) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|c| c.select_grouped(rows, group))
+                .collect(),
+        )
+    }
+
     /// One step for every row: the log-probabilities `[rows, vocab]` of the next token under
     /// the ensemble, `ln(mean_m p_m)`, and the first model's attention if `need_weights`.
     pub fn step(

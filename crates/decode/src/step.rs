@@ -161,7 +161,13 @@ pub(crate) fn prefix_tokens(
 
 /// Reads a float tensor to the host (one transfer).
 pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().iter::<f32>().collect()
+    let data = t.into_data();
+    if data.dtype() == burn::tensor::DType::F32 {
+        // One copy of the buffer, not an element-by-element conversion.
+        data.try_into_vec::<f32>().expect("an f32 buffer")
+    } else {
+        data.iter::<f32>().collect()
+    }
 }
 
 /// Reads an int tensor to the host (one transfer).

@@ -252,16 +252,40 @@ impl CrossAttention {
         )
     }
 
-    /// A decoding step against precomputed memory keys/values; `mask` is `[batch, 1, 1, src_len]`.
+    /// A decoding step against precomputed memory keys/values `[memory rows, heads, src_len,
+    /// d_head]`; `mask` is `[memory rows, 1, 1, src_len]`. `x` is `[memory rows * group, 1,
+    /// d_model]`: the `group` rows of one memory row (a sentence's beams) attend to it as
+    /// `group` query positions of one attention, so the memory is neither repeated nor
+    /// gathered per beam.
     pub fn forward_cached(
         &self,
         x: Tensor<3>,
         k: Tensor<4>,
         v: Tensor<4>,
         mask: Tensor<4, Bool>,
+        group: usize,
         need_weights: bool,
     ) -> AttentionOutput {
         let q = self.attention.split_heads(x, &self.attention.query);
-        self.attention.attend(q, k, v, Some(mask), need_weights)
+        if group == 1 {
+            return self.attention.attend(q, k, v, Some(mask), need_weights);
+        }
+        let [rows, heads, _, d_head] = q.dims();
+        let memory_rows = rows / group;
+        // [rows, heads, 1, d] -> [memory rows, heads, group, d]
+        let q = q
+            .reshape([memory_rows, group, heads, d_head])
+            .swap_dims(1, 2);
+        let out = self.attention.attend(q, k, v, Some(mask), need_weights);
+        let d_model = out.context.dims()[2];
+        AttentionOutput {
+            // [memory rows, group, d_model] -> [rows, 1, d_model]
+            context: out.context.reshape([rows, 1, d_model]),
+            weights: out.weights.map(|w| {
+                // [memory rows, heads, group, src] -> [rows, heads, 1, src]
+                let src = w.dims()[3];
+                w.swap_dims(1, 2).reshape([rows, heads, 1, src])
+            }),
+        }
     }
 }

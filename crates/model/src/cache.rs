@@ -20,38 +20,80 @@ pub struct DecoderCache {
     pub memory_mask: Tensor<4, Bool>,
     /// How many target positions have been decoded (the next step's position).
     pub position: usize,
+    /// Decoder rows per memory row (1 until beam search groups them): row `r` reads memory row
+    /// `r / group`. Beam search keeps each sentence's `beam` rows together, and they all attend
+    /// to the same encoder memory, so it is stored (and reordered) once per sentence, not once
+    /// per beam.
+    pub group: usize,
 }
 
 impl DecoderCache {
+    /// Decoder rows.
     pub fn batch_size(&self) -> usize {
-        self.memory_mask.dims()[0]
+        self.memory_mask.dims()[0] * self.group
     }
 
     /// Keeps the rows `rows`, in that order. One gather covers all three things beam search
     /// needs: reordering hypotheses by their parent beam, repeating a sentence's row for each
     /// beam, and dropping rows whose hypotheses have finished.
     pub fn select_rows(self, rows: &[usize]) -> Self {
-        let device = self.memory_mask.device();
-        let index = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-                [rows.len()],
-            ),
-            &device,
+        self.select_grouped(rows, 1)
+    }
+
+    /// [`Self::select_rows`], leaving the rows in groups of `group` that share a memory row
+    /// (each consecutive `group` of `rows` must come from one sentence): the memory is then
+    /// gathered per group, and only when the sentences change.
+    pub fn select_grouped(self, rows: &[usize], group: usize) -> Self {
+        assert!(
+            group >= 1 && rows.len().is_multiple_of(group),
+            "rows in whole groups"
         );
-        let pick = |t: Tensor<4>| t.select(0, index.clone());
+        let device = self.memory_mask.device();
+        let index_of = |ids: &[usize]| {
+            Tensor::<1, Int>::from_data(
+                TensorData::new(
+                    ids.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                    [ids.len()],
+                ),
+                &device,
+            )
+        };
+        let old_group = self.group;
+        let memory_rows: Vec<usize> = rows.chunks(group).map(|g| g[0] / old_group).collect();
+        debug_assert!(
+            rows.chunks(group)
+                .all(|g| g.iter().all(|&r| r / old_group == g[0] / old_group)),
+            "a group mixes sentences"
+        );
+        let rows_index = index_of(rows);
+        let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
+            && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
+        let memory_index = (!memory_kept).then(|| index_of(&memory_rows));
+        let pick_memory = |t: Tensor<4>| match &memory_index {
+            Some(index) => t.select(0, index.clone()),
+            None => t,
+        };
         Self {
             layers: self
                 .layers
                 .into_iter()
                 .map(|kv| LayerKv {
-                    self_kv: kv.self_kv.map(|(k, v)| (pick(k), pick(v))),
-                    cross_k: pick(kv.cross_k),
-                    cross_v: pick(kv.cross_v),
+                    self_kv: kv.self_kv.map(|(k, v)| {
+                        (
+                            k.select(0, rows_index.clone()),
+                            v.select(0, rows_index.clone()),
+                        )
+                    }),
+                    cross_k: pick_memory(kv.cross_k),
+                    cross_v: pick_memory(kv.cross_v),
                 })
                 .collect(),
-            memory_mask: self.memory_mask.select(0, index.clone()),
+            memory_mask: match &memory_index {
+                Some(index) => self.memory_mask.select(0, index.clone()),
+                None => self.memory_mask,
+            },
             position: self.position,
+            group,
         }
     }
 }

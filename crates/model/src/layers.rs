@@ -183,6 +183,7 @@ impl DecoderLayer {
         x: Tensor<3>,
         kv: &mut LayerKv,
         memory_mask: Tensor<4, Bool>,
+        group: usize,
         need_weights: bool,
     ) -> (Tensor<3>, DecoderLayerWeights) {
         let s = self.self_attn.forward_step(
@@ -196,6 +197,7 @@ impl DecoderLayer {
             kv.cross_k.clone(),
             kv.cross_v.clone(),
             memory_mask,
+            group,
             need_weights,
         );
         let x = self.cross_residual.output(x, c.context);

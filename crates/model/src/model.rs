@@ -3,7 +3,6 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::module::linear;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use nmt_core::{InvalidSetting, check};
@@ -16,7 +15,7 @@ use crate::dropout::Dropout;
 use crate::embedding::{Positions, TokenEmbedding};
 use crate::init::xavier_linear;
 use crate::layers::{Decoder, Encoder};
-use crate::precision::Precision;
+use crate::precision::{Precision, folded_linear};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -139,7 +138,7 @@ impl Transformer {
             Some(output) => p.project(output, hidden),
             None => {
                 let weight = p.compute(self.tgt_embed.weight.val().transpose());
-                linear(p.compute(hidden), weight, None)
+                folded_linear(p.compute(hidden), weight, None)
             }
         };
         Precision::full(logits)
@@ -217,6 +216,7 @@ impl Transformer {
                 .collect(),
             memory_mask: key_padding_mask(src_pad),
             position: 0,
+            group: 1,
         }
     }
 
@@ -232,7 +232,8 @@ impl Transformer {
         let mut x = self.embed_target(tokens.reshape([batch, 1]), cache.position);
         let mut attention = StepAttention::default();
         for (layer, kv) in self.decoder.layers.iter().zip(cache.layers.iter_mut()) {
-            let (y, (s, c)) = layer.forward_step(x, kv, cache.memory_mask.clone(), need_weights);
+            let (y, (s, c)) =
+                layer.forward_step(x, kv, cache.memory_mask.clone(), cache.group, need_weights);
             x = y;
             attention.decoder_self.extend(s);
             attention.cross.extend(c);
