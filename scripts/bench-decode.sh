@@ -47,6 +47,7 @@ for q in float32 int8; do
   fi
 done
 gunzip -c -f "$input" >"$work/input.txt"
+gunzip -c -f "$ref" >"$work/ref.txt"   # nmt score reads plain text, as sacrebleu does
 simd=$(grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2|fma|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; SIMD: $simd; threads: $threads" >&2
 echo "model: $run (best checkpoint); input: $input ($(wc -l <"$work/input.txt") lines)" >&2
@@ -59,7 +60,7 @@ for beam in 1 5; do
     --beam "$beam" --lenpen 0 --threads "$threads" --exact-caps --output "$work/ct2.beam$beam.txt"
   same=$(paste -d '\t' "$work/nmt.beam$beam.txt" "$work/ct2.beam$beam.txt" | awk -F '\t' '$1 == $2' | wc -l)
   total=$(wc -l <"$work/nmt.beam$beam.txt")
-  bleu() { "$nmt" score --json --hyp "$1" --ref "$ref" | python3 -c 'import json, sys; print("BLEU %.2f" % json.load(sys.stdin)["bleu"])'; }
+  bleu() { "$nmt" score --json --hyp "$1" --ref "$work/ref.txt" | python3 -c 'import json, sys; print("BLEU %.2f" % json.load(sys.stdin)["bleu"])'; }
   bleu_nmt=$(bleu "$work/nmt.beam$beam.txt")
   bleu_ct2=$(bleu "$work/ct2.beam$beam.txt")
   echo "beam $beam: $same of $total lines identical ($(awk -v s="$same" -v t="$total" 'BEGIN { printf "%.1f", 100 * s / t }')%); nmt $bleu_nmt, CTranslate2 $bleu_ct2"
