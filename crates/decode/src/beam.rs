@@ -35,8 +35,9 @@ use nmt_model::{BOS_ID, EOS_ID, Transformer};
 
 use crate::Hypothesis;
 use crate::ensemble::EnsembleCache;
+use crate::scores::{StepScores, best_tokens};
 use crate::step::{
-    Scoring, TopK, VocabMasks, capped, floats, force_tokens, ids_1d, prefix_tokens, source_batch,
+    Scoring, TopK, VocabMasks, better, capped, floats, ids_1d, prefix_tokens, source_batch,
 };
 
 /// One live row of the beam.
@@ -172,9 +173,9 @@ pub(crate) fn search(
         let last: Vec<i64> = rows.iter().map(|r| r.last).collect();
         let ids = ids_1d(&last, device);
         // Each row's attention over the (padded) source at this step, when it is needed.
-        let (log_probs, alignment) = if with_coverage {
-            let (log_probs, alignment) = cache.step_with_alignment(models, ids);
-            (log_probs, floats(alignment))
+        let (scores, alignment) = if with_coverage {
+            let (scores, alignment) = cache.step_with_alignment(models, ids);
+            (scores, floats(alignment))
         } else {
             (cache.step(models, ids, false).0, Vec::new())
         };
@@ -196,16 +197,28 @@ pub(crate) fn search(
             .flat_map(|&s| std::iter::repeat_n(step >= max_lens[s], per))
             .collect();
         let running: Vec<f32> = rows.iter().map(|r| r.log_prob).collect();
-        let running = Tensor::<2>::from_data(TensorData::new(running, [rows.len(), 1]), device);
         let slots: Vec<usize> = alive
             .iter()
             .flat_map(|&s| std::iter::repeat_n(s, per))
             .collect();
         let only = prefix_tokens(prefixes, &slots, step);
-        let candidates = (force_tokens(masks.mask(log_probs, &forced), &only) + running)
-            .reshape([alive.len(), per * vocab]);
+        let step_scores = StepScores {
+            scores,
+            forced: &forced,
+            only: &only,
+            masks: &masks,
+        };
         let k = (2 * beam).min(per * vocab);
-        let (values, indices) = topk.select(candidates, k);
+        let (values, indices) = match topk {
+            TopK::Host => best_candidates(step_scores, &running, per, k),
+            TopK::Device => {
+                let running =
+                    Tensor::<2>::from_data(TensorData::new(running, [rows.len(), 1]), device);
+                let candidates =
+                    (step_scores.masked_log_probs() + running).reshape([alive.len(), per * vocab]);
+                topk.select(candidates, k)
+            }
+        };
 
         let mut next_alive = Vec::with_capacity(alive.len());
         let mut next_rows = Vec::with_capacity(alive.len() * beam);
@@ -291,6 +304,42 @@ pub(crate) fn search(
         .into_iter()
         .map(|f| f.0.into_iter().take(nbest).collect())
         .collect()
+}
+
+/// A beam step's candidates on the host: for each sentence (`per` consecutive rows), the `k`
+/// best of `running[row] + log_prob(token)` over its rows, best first, with the flat index
+/// `slot * vocab + token`; ties go to the lower index, and a sentence with fewer than `k`
+/// candidates is filled with -inf. The layout and order of [`TopK::select`] on the tensor path
+/// (one row's `k` best are enough: no sentence keeps more than `k` from any one row).
+fn best_candidates(
+    step: StepScores,
+    running: &[f32],
+    per: usize,
+    k: usize,
+) -> (Vec<f32>, Vec<usize>) {
+    let vocab = step.masks.vocab;
+    let allowed = step.allowed();
+    let best = best_tokens(step.scores, &allowed, k);
+    let sentences = best.len() / per;
+    let mut values = Vec::with_capacity(sentences * k);
+    let mut indices = Vec::with_capacity(sentences * k);
+    let mut pool: Vec<(usize, f32)> = Vec::with_capacity(per * k);
+    for (rows, running) in best.chunks(per).zip(running.chunks(per)) {
+        pool.clear();
+        for (slot, (row, &run)) in rows.iter().zip(running).enumerate() {
+            pool.extend(
+                row.iter()
+                    .map(|&(token, log_prob)| (slot * vocab + token, log_prob + run)),
+            );
+        }
+        pool.sort_by(|&a, &b| better(b, a).cmp(&better(a, b)));
+        for rank in 0..k {
+            let (index, value) = pool.get(rank).copied().unwrap_or((0, f32::NEG_INFINITY));
+            values.push(value);
+            indices.push(index);
+        }
+    }
+    (values, indices)
 }
 
 #[cfg(test)]

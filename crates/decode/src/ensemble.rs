@@ -2,7 +2,7 @@
 //! of the models' distributions, as in fairseq (`--path a.pt:b.pt`), Marian (`--models`) and
 //! OpenNMT (`-model a b`). Each model encodes the source itself and keeps its own cache; the
 //! search above sees one distribution per row. One model is the ordinary case and takes the
-//! same path, with its log-softmax passed through unchanged.
+//! same path, its logits passed through unchanged (the search normalizes them).
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -42,16 +42,18 @@ impl EnsembleCache {
         )
     }
 
-    /// One step for every row: the log-probabilities `[rows, vocab]` of the next token under
-    /// the ensemble, `ln(mean_m p_m)`, and the first model's attention if `need_weights`.
+    /// One step for every row: the scores `[rows, vocab]` of the next token, whose
+    /// log-softmax is the ensemble's distribution (one model: its logits; several:
+    /// `ln(mean_m p_m)`, already normalized up to rounding), and the first model's attention
+    /// if `need_weights`.
     pub fn step(
         &mut self,
         models: &[&Transformer],
         tokens: Tensor<1, Int>,
         need_weights: bool,
     ) -> (Tensor<2>, StepAttention) {
-        let (log_probs, attentions) = self.step_each(models, tokens, need_weights);
-        (log_probs, attentions.into_iter().next().unwrap_or_default())
+        let (scores, attentions) = self.step_each(models, tokens, need_weights);
+        (scores, attentions.into_iter().next().unwrap_or_default())
     }
 
     /// [`Self::step`], also returning each row's attention over the source `[rows, src]` for
@@ -62,7 +64,7 @@ impl EnsembleCache {
         models: &[&Transformer],
         tokens: Tensor<1, Int>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let (log_probs, attentions) = self.step_each(models, tokens, true);
+        let (scores, attentions) = self.step_each(models, tokens, true);
         let n = attentions.len();
         let alignment = attentions
             .into_iter()
@@ -74,11 +76,11 @@ impl EnsembleCache {
             .reduce(|sum, a| sum + a)
             .expect("decoding needs at least one model")
             .div_scalar(n as f64);
-        (log_probs, alignment)
+        (scores, alignment)
     }
 
-    /// Advances every model's cache by one step: the ensemble's log-probabilities and each
-    /// model's attention (empty unless `need_weights`), in model order.
+    /// Advances every model's cache by one step: the ensemble's scores (see [`Self::step`]) and
+    /// each model's attention (empty unless `need_weights`), in model order.
     fn step_each(
         &mut self,
         models: &[&Transformer],
@@ -86,24 +88,25 @@ impl EnsembleCache {
         need_weights: bool,
     ) -> (Tensor<2>, Vec<StepAttention>) {
         let mut attentions = Vec::with_capacity(models.len());
-        let mut log_probs = Vec::with_capacity(models.len());
+        let mut logits = Vec::with_capacity(models.len());
         for (model, cache) in models.iter().zip(self.0.iter_mut()) {
-            let (logits, att) = model.decode_step(tokens.clone(), cache, need_weights);
+            let (l, att) = model.decode_step(tokens.clone(), cache, need_weights);
             attentions.push(att);
-            log_probs.push(log_softmax(logits, 1));
+            logits.push(l);
         }
+        if logits.len() == 1 {
+            return (logits.pop().expect("one model"), attentions);
+        }
+        let log_probs = logits.into_iter().map(|l| log_softmax(l, 1)).collect();
         (mean_of_distributions(log_probs), attentions)
     }
 }
 
 /// `ln(mean_m exp(lp_m))` over the models' log-probabilities, as a log-sum-exp so that tokens
 /// every model finds unlikely keep finite scores (averaging probabilities in f32 would send
-/// them to 0, and `ln 0` to -inf). One model: its log-probabilities, untouched.
-fn mean_of_distributions(mut log_probs: Vec<Tensor<2>>) -> Tensor<2> {
+/// them to 0, and `ln 0` to -inf).
+fn mean_of_distributions(log_probs: Vec<Tensor<2>>) -> Tensor<2> {
     let n = log_probs.len();
-    if n == 1 {
-        return log_probs.pop().expect("one model");
-    }
     let stacked: Tensor<3> = Tensor::stack(log_probs, 0);
     let max = stacked.clone().max_dim(0);
     let sum = (stacked - max.clone()).exp().sum_dim(0);

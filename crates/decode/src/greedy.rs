@@ -6,9 +6,8 @@ use nmt_model::{BOS_ID, EOS_ID, StepAttention, Transformer};
 
 use crate::Hypothesis;
 use crate::ensemble::EnsembleCache;
-use crate::step::{
-    VocabMasks, capped, floats, force_tokens, ids_1d, ints, prefix_tokens, source_batch,
-};
+use crate::scores::{StepScores, best_tokens};
+use crate::step::{TopK, VocabMasks, capped, floats, ids_1d, ints, prefix_tokens, source_batch};
 
 /// Greedy decoding of one batch. `src[i]` are source ids (normally ending with `</s>`),
 /// `max_lens[i]` the most tokens sentence `i` may produce before `</s>` (`</s>` is forced
@@ -32,10 +31,23 @@ pub fn greedy(
     .0
 }
 
-/// Greedy's choice: the most probable token of each row (ties: the lower id), on the device.
-fn most_probable(log_probs: Tensor<2>, _sentences: &[usize]) -> (Vec<f32>, Vec<i64>) {
-    let (values, tokens) = log_probs.max_dim_with_indices(1);
-    (floats(values), ints(tokens))
+/// Greedy's choice: the most probable allowed token of each row (ties: the lower id), and its
+/// log-probability; where the device's memory is not the host's, on the device (one small
+/// read instead of the whole matrix, see [`TopK`]). A row allowed nothing ends (`</s>` at
+/// -inf).
+fn most_probable(step: StepScores, _sentences: &[usize]) -> (Vec<f32>, Vec<i64>) {
+    if TopK::for_device(&step.scores.device()) == TopK::Device {
+        let (values, tokens) = step.masked_log_probs().max_dim_with_indices(1);
+        return (floats(values), ints(tokens));
+    }
+    let allowed = step.allowed();
+    best_tokens(step.scores, &allowed, 1)
+        .into_iter()
+        .map(|best| match best.first() {
+            Some(&(token, log_prob)) => (log_prob, token as i64),
+            None => (f32::NEG_INFINITY, i64::from(EOS_ID)),
+        })
+        .unzip()
 }
 
 /// [`greedy`] with an ensemble: each step takes the most probable token under the mean of the
@@ -85,11 +97,11 @@ pub fn greedy_with_attention(
     (hyps.remove(0), steps)
 }
 
-/// What picks each step's tokens: given the masked log-probabilities `[rows, vocab]` of the
-/// sentences still decoding (`sentences[row]` is the sentence of a row), the log-probability
+/// What picks each step's tokens: given the step's scores of the sentences still decoding and
+/// what each row may produce (`sentences[row]` is the sentence of a row), the log-probability
 /// and id of the token each row takes. Greedy takes the best; sampling draws
 /// (`crate::sample`).
-pub(crate) type Pick<'a> = dyn FnMut(Tensor<2>, &[usize]) -> (Vec<f32>, Vec<i64>) + 'a;
+pub(crate) type Pick<'a> = dyn FnMut(StepScores, &[usize]) -> (Vec<f32>, Vec<i64>) + 'a;
 
 /// The left-to-right loop greedy decoding and sampling share: a sentence leaves the batch
 /// (its cache row is dropped) once it has taken `</s>`. `prefixes` (empty, or one per
@@ -131,7 +143,13 @@ pub(crate) fn run(
         }
         let forced: Vec<bool> = alive.iter().map(|&s| step >= max_lens[s]).collect();
         let only = prefix_tokens(prefixes, &alive, step);
-        let (values, tokens) = pick(force_tokens(masks.mask(next, &forced), &only), &alive);
+        let step_scores = StepScores {
+            scores: next,
+            forced: &forced,
+            only: &only,
+            masks: &masks,
+        };
+        let (values, tokens) = pick(step_scores, &alive);
         let mut keep = Vec::with_capacity(alive.len());
         for (row, &s) in alive.iter().enumerate() {
             log_probs[s] += f64::from(values[row]);

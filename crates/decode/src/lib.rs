@@ -21,6 +21,7 @@ mod config;
 mod ensemble;
 mod greedy;
 pub mod sample;
+mod scores;
 mod step;
 
 use serde::{Deserialize, Serialize};

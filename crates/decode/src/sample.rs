@@ -8,14 +8,15 @@
 
 use std::str::FromStr;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use nmt_core::rng::{SplitMix64, mix64};
 use nmt_model::Transformer;
 use serde::{Deserialize, Serialize};
 
 use crate::Hypothesis;
 use crate::greedy::run;
-use crate::step::{floats, top_k_row};
+use crate::scores::{StepScores, log_prob_rows};
+use crate::step::top_k_row;
 
 /// Which tokens a step may draw from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -125,9 +126,10 @@ pub(crate) fn sample_ensemble(
     rngs: &mut [SplitMix64],
     device: &Device,
 ) -> Vec<Hypothesis> {
-    let mut pick = |log_probs: Tensor<2>, sentences: &[usize]| {
-        let vocab = log_probs.dims()[1];
-        let rows = floats(log_probs);
+    let mut pick = |step: StepScores, sentences: &[usize]| {
+        let vocab = step.scores.dims()[1];
+        let allowed = step.allowed();
+        let rows = log_prob_rows(step.scores, &allowed);
         let mut values = Vec::with_capacity(sentences.len());
         let mut tokens = Vec::with_capacity(sentences.len());
         for (row, &s) in rows.chunks_exact(vocab).zip(sentences) {

@@ -233,27 +233,51 @@ impl TopK {
 }
 
 /// `a` ranks before `b`: higher value, then lower index; NaN ranks as -inf.
-fn better(a: (usize, f32), b: (usize, f32)) -> bool {
+pub(crate) fn better(a: (usize, f32), b: (usize, f32)) -> bool {
     let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
     let (x, y) = (key(a.1), key(b.1));
     x > y || (x == y && a.0 < b.0)
 }
 
 /// The `k` best `(index, value)` of `row`, best first. One pass keeping a sorted buffer of `k`;
-/// a value is compared with the buffer's worst before anything else, so it is O(len) for small k.
+/// once it is full, a block of 64 values whose maximum (taken in 16 lanes, which vectorizes)
+/// is below the buffer's worst is skipped whole, and any other value is compared with the
+/// worst before anything else, so it is O(len) with a small constant for small k.
 pub(crate) fn top_k_row(row: &[f32], k: usize) -> Vec<(usize, f32)> {
+    const BLOCK: usize = 64;
+    const LANES: usize = 16;
     let k = k.min(row.len());
     if k == 0 {
         return Vec::new();
     }
+    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
-    for (i, &v) in row.iter().enumerate() {
-        if best.len() == k && !better((i, v), best[k - 1]) {
-            continue;
+    for (b, block) in row.chunks(BLOCK).enumerate() {
+        if best.len() == k && block.len() == BLOCK {
+            // NaN compares false, so it never raises the maximum: it ranks as -inf, and a
+            // block is skipped only when every value ranks strictly below the worst kept.
+            let mut lanes = [f32::NEG_INFINITY; LANES];
+            for part in block.chunks_exact(LANES) {
+                for (m, &v) in lanes.iter_mut().zip(part) {
+                    *m = if v > *m { v } else { *m };
+                }
+            }
+            let max = lanes
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+            if max < key(best[k - 1].1) {
+                continue;
+            }
         }
-        let at = best.partition_point(|&b| better(b, (i, v)));
-        best.insert(at, (i, v));
-        best.truncate(k);
+        for (j, &v) in block.iter().enumerate() {
+            let i = b * BLOCK + j;
+            if best.len() == k && !better((i, v), best[k - 1]) {
+                continue;
+            }
+            let at = best.partition_point(|&b| better(b, (i, v)));
+            best.insert(at, (i, v));
+            best.truncate(k);
+        }
     }
     best
 }
@@ -271,6 +295,39 @@ mod tests {
             let want: Vec<_> = sorted.iter().copied().take(k).collect();
             assert_eq!(top_k_row(&row, k), want, "k = {k}");
         }
+    }
+
+    #[test]
+    fn top_k_row_matches_a_full_sort_on_long_rows() {
+        // Long enough for the block skipping, with ties, -inf and NaN (which ranks as -inf).
+        let mut rng = nmt_core::rng::SplitMix64::new(11);
+        let mut row: Vec<f32> = (0..1000)
+            .map(|_| (rng.next_u64() % 200) as f32 / 8.0 - 12.0)
+            .collect();
+        for i in (0..1000).step_by(97) {
+            row[i] = f32::NEG_INFINITY;
+        }
+        for i in (5..1000).step_by(131) {
+            row[i] = f32::NAN;
+        }
+        let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
+        let mut sorted: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+        sorted.sort_by(|a, b| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0)));
+        for k in [1, 2, 10, 64, 65, 1000] {
+            let got = top_k_row(&row, k);
+            assert_eq!(got.len(), k);
+            for (g, w) in got.iter().zip(&sorted) {
+                assert_eq!(g.0, w.0, "k = {k}");
+            }
+        }
+        // Descending rows make every block a candidate; ascending rows replace the buffer.
+        let down: Vec<f32> = (0..500).map(|i| -(i as f32)).collect();
+        let up: Vec<f32> = (0..500).map(|i| i as f32).collect();
+        assert_eq!(top_k_row(&down, 3), vec![(0, 0.0), (1, -1.0), (2, -2.0)]);
+        assert_eq!(
+            top_k_row(&up, 3),
+            vec![(499, 499.0), (498, 498.0), (497, 497.0)]
+        );
     }
 
     #[test]

@@ -1,0 +1,297 @@
+//! One decoding step's next-token choice on the host: the log-softmax, the masks and the top-k
+//! fused into one read of the `[rows, vocab]` scores.
+//!
+//! On the tensor path a beam step makes about ten passes over the scores (max, subtract, exp,
+//! sum, log, subtract, a mask built and applied, the running score added, a copy to the host,
+//! the selection), most of them into freshly allocated `[rows, vocab]` buffers. Here the scores
+//! are copied once; each row's maximum and sum of exponentials are taken in 16-lane blocks the
+//! compiler vectorizes, and the top-k skips a block whose maximum cannot enter the list; rows
+//! run in parallel. The log-probability of a token is computed as `log_softmax` computes it,
+//! `(x - max) - ln(sum(exp(x - max)))`; only the order of the sum differs, so values agree
+//! with the tensor path to float rounding (tests compare the two).
+//!
+//! Ranking raw scores and converting the winners gives the same tokens as ranking
+//! log-probabilities (the conversion is monotone), except where rounding makes two different
+//! scores equal log-probabilities, where the order by score is kept.
+
+use burn::tensor::Tensor;
+use nmt_model::{BOS_ID, EOS_ID, PAD_ID};
+use rayon::prelude::*;
+
+use crate::step::{VocabMasks, floats, force_tokens, top_k_row};
+
+/// One step's scores for the rows still decoding and what each row may produce: what a
+/// search's choice of tokens starts from.
+pub(crate) struct StepScores<'a> {
+    /// `[rows, vocab]` unnormalized log-probabilities (see `EnsembleCache::step`).
+    pub scores: Tensor<2>,
+    /// Rows at their length limit (only `</s>` allowed).
+    pub forced: &'a [bool],
+    /// Rows inside their target prefix, and the token they must take.
+    pub only: &'a [Option<u32>],
+    pub masks: &'a VocabMasks,
+}
+
+impl StepScores<'_> {
+    /// Each row's rule for the host path.
+    pub fn allowed(&self) -> Vec<Allowed> {
+        Allowed::rows(self.forced, self.only)
+    }
+
+    /// The tensor path: log-probabilities `[rows, vocab]` with what a row may not produce at
+    /// -inf, on the device.
+    pub fn masked_log_probs(self) -> Tensor<2> {
+        force_tokens(self.masks.log_probs(self.scores, self.forced), self.only)
+    }
+}
+
+/// What a row may produce at this step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Allowed {
+    /// Any token but `<pad>` and `<s>`.
+    Any,
+    /// Only this token (`</s>` at the length limit, or the next token of a forced prefix).
+    Only(u32),
+    /// Nothing (a prefix token other than `</s>` where only `</s>` is allowed).
+    Nothing,
+}
+
+impl Allowed {
+    /// Row by row: `forced` rows are at their length limit, `only` holds a row's prefix token.
+    /// The same rule as `VocabMasks::mask` followed by `force_tokens` on the tensor path.
+    pub fn rows(forced: &[bool], only: &[Option<u32>]) -> Vec<Self> {
+        forced
+            .iter()
+            .zip(only)
+            .map(|(&forced, &only)| match (forced, only) {
+                (_, Some(t)) if t == PAD_ID || t == BOS_ID => Self::Nothing,
+                (true, Some(t)) if t != EOS_ID => Self::Nothing,
+                (_, Some(t)) => Self::Only(t),
+                (true, None) => Self::Only(EOS_ID),
+                (false, None) => Self::Any,
+            })
+            .collect()
+    }
+}
+
+/// Lanes of the vectorized row passes (AVX-512 holds 16 f32; narrower units take two or four
+/// registers).
+const LANES: usize = 16;
+
+/// `exp(x)` for `x <= 0` (a score minus its row's maximum), to within a few ulp: Cephes'
+/// `expf` (range reduction by `ln 2`, a degree-6 polynomial), written without branches or
+/// calls so that a loop over it vectorizes. Inputs below -87 count as -87 (`exp(-87)` is
+/// 1.6e-38: what such a term adds to a sum of at least 1 is nothing).
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = if x < -87.0 { -87.0 } else { x };
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * r * r + r + 1.0;
+    // 2^n: n is in the low bits of `shifted`, and at least -126 here.
+    let pow2 = f32::from_bits(((shifted.to_bits() as i32 - 0x4B40_0000 + 127) << 23) as u32);
+    y * pow2
+}
+
+/// The largest value of `row` (NaN ignored), in 16 lanes.
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut blocks = row.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (m, &v) in lanes.iter_mut().zip(block) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let rest = blocks.remainder().iter();
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// `sum(exp(x - max))` over `row`, in 16 lanes.
+fn row_sum_exp(row: &[f32], max: f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut blocks = row.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (s, &v) in lanes.iter_mut().zip(block) {
+            *s += exp_nonpositive(v - max);
+        }
+    }
+    let rest: f32 = blocks
+        .remainder()
+        .iter()
+        .map(|&v| exp_nonpositive(v - max))
+        .sum();
+    lanes.iter().sum::<f32>() + rest
+}
+
+/// One row's log-softmax: `log_prob(x) = (x - max) - ln_sum`.
+#[derive(Debug, Clone, Copy)]
+struct Normalizer {
+    max: f32,
+    ln_sum: f32,
+}
+
+impl Normalizer {
+    fn of(row: &[f32]) -> Self {
+        let max = row_max(row);
+        Self {
+            max,
+            ln_sum: row_sum_exp(row, max).ln(),
+        }
+    }
+
+    fn log_prob(self, score: f32) -> f32 {
+        (score - self.max) - self.ln_sum
+    }
+}
+
+/// The `k` best tokens of every row of `scores` `[rows, vocab]` (unnormalized
+/// log-probabilities: a model's logits, or an ensemble's log-mean) under its log-softmax,
+/// restricted by `allowed[row]`: `(token, log-probability)`, best first (ties: the lower id).
+/// A row allowed one token gets that one; a row allowed nothing gets none.
+pub(crate) fn best_tokens(
+    scores: Tensor<2>,
+    allowed: &[Allowed],
+    k: usize,
+) -> Vec<Vec<(usize, f32)>> {
+    let vocab = scores.dims()[1];
+    let mut all = floats(scores);
+    all.par_chunks_mut(vocab)
+        .zip(allowed)
+        .map(|(row, &allowed)| {
+            let norm = Normalizer::of(row);
+            match allowed {
+                Allowed::Any => {
+                    row[PAD_ID as usize] = f32::NEG_INFINITY;
+                    row[BOS_ID as usize] = f32::NEG_INFINITY;
+                    top_k_row(row, k)
+                        .into_iter()
+                        .map(|(token, score)| (token, norm.log_prob(score)))
+                        .collect()
+                }
+                Allowed::Only(t) => vec![(t as usize, norm.log_prob(row[t as usize]))],
+                Allowed::Nothing => Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// Every row's log-probabilities under `allowed` (`-inf` where a token is not allowed),
+/// row-major: what sampling draws from.
+pub(crate) fn log_prob_rows(scores: Tensor<2>, allowed: &[Allowed]) -> Vec<f32> {
+    let vocab = scores.dims()[1];
+    let mut all = floats(scores);
+    all.par_chunks_mut(vocab)
+        .zip(allowed)
+        .for_each(|(row, &allowed)| {
+            let norm = Normalizer::of(row);
+            for (token, x) in row.iter_mut().enumerate() {
+                let keep = match allowed {
+                    Allowed::Any => token != PAD_ID as usize && token != BOS_ID as usize,
+                    Allowed::Only(t) => token == t as usize,
+                    Allowed::Nothing => false,
+                };
+                *x = if keep {
+                    norm.log_prob(*x)
+                } else {
+                    f32::NEG_INFINITY
+                };
+            }
+        });
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::activation::log_softmax;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    use super::*;
+
+    #[test]
+    fn exp_is_within_a_few_ulp_of_libm() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 * i as f32 / 200_000.0;
+            let want = f64::from(x).exp();
+            let got = f64::from(exp_nonpositive(x));
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(
+            worst < 4.0 * f64::from(f32::EPSILON),
+            "relative error {worst}"
+        );
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
+    }
+
+    #[test]
+    fn log_probs_match_the_tensor_log_softmax() {
+        let device = Device::flex();
+        // Rows of 8000 (a vocabulary) and of 37 (not a multiple of the lane count), with a
+        // large offset, as logits have.
+        for vocab in [8000, 37] {
+            let scores = nmt_model::seeded(&device, 5, || {
+                Tensor::<2>::random([6, vocab], Distribution::Normal(3.0, 4.0), &device)
+            });
+            let want = floats(log_softmax(scores.clone(), 1));
+            let got = log_prob_rows(scores, &[Allowed::Any; 6]);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let token = (i % vocab) as u32;
+                if token == PAD_ID || token == BOS_ID {
+                    assert_eq!(*g, f32::NEG_INFINITY);
+                } else {
+                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn best_tokens_follow_the_rules() {
+        let device = Device::flex();
+        let vocab = 300;
+        let scores = nmt_model::seeded(&device, 9, || {
+            Tensor::<2>::random([4, vocab], Distribution::Normal(0.0, 2.0), &device)
+        });
+        // Make <pad> and <s> the highest scores of every row: they must still never come out.
+        let mut data = floats(scores);
+        for row in data.chunks_mut(vocab) {
+            row[PAD_ID as usize] = 100.0;
+            row[BOS_ID as usize] = 99.0;
+        }
+        let scores = Tensor::<2>::from_data(TensorData::new(data.clone(), [4, vocab]), &device);
+        let allowed = Allowed::rows(&[false, true, false, true], &[None, None, Some(7), Some(7)]);
+        assert_eq!(
+            allowed,
+            [
+                Allowed::Any,
+                Allowed::Only(EOS_ID),
+                Allowed::Only(7),
+                Allowed::Nothing
+            ]
+        );
+        let best = best_tokens(scores.clone(), &allowed, 5);
+        let rows = log_prob_rows(scores, &allowed);
+        // Row 0: the 5 best of a full sort of the log-probabilities, <pad> and <s> excluded.
+        let mut sorted: Vec<(usize, f32)> = rows[..vocab].iter().copied().enumerate().collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(best[0], sorted[..5].to_vec());
+        assert!(best[0].iter().all(|&(t, _)| t > BOS_ID as usize));
+        // The other rows get their one allowed token with its full-softmax log-probability.
+        assert_eq!(best[1], vec![(2, rows[vocab + 2])]);
+        assert_eq!(best[2], vec![(7, rows[2 * vocab + 7])]);
+        assert!(best[3].is_empty());
+        assert!(rows[3 * vocab..].iter().all(|v| *v == f32::NEG_INFINITY));
+    }
+}
