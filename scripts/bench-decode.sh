@@ -16,7 +16,8 @@
 # 3. Speed: ROUNDS (default 3) alternating rounds of `nmt bench decode` and CTranslate2 float32
 #    and int8, greedy and beam 5, THREADS threads each (default 2); target tokens/s (with </s>)
 #    of the decoding alone, model loading and tokenization excluded; medians and the ratio
-#    nmt / CTranslate2 float32.
+#    nmt / CTranslate2 float32. Batches of $BATCH_TOKENS (default 4096) source tokens on both
+#    sides (nmt's budget counts the beam, so it is given BATCH_TOKENS * beam).
 #
 # Python: $CT2_PYTHON (default .venv-ct2/bin/python) with ctranslate2, tokenizers, safetensors,
 # numpy (python3 -m venv .venv-ct2 && .venv-ct2/bin/pip install ctranslate2 tokenizers
@@ -29,6 +30,10 @@ python=${CT2_PYTHON:-.venv-ct2/bin/python}
 nmt=${NMT_BIN:-target/release/nmt}
 rounds=${3:-3}
 threads=${4:-2}
+# The same batches on both sides: CTranslate2's max_batch_size (batch_type "tokens") counts
+# source tokens, nmt's --max-tokens counts sentences * widest source * beam, so nmt gets the
+# budget times the beam and both decode about the same sentences together.
+batch_tokens=${BATCH_TOKENS:-4096}
 [ -x "$nmt" ] || cargo build --release
 src_lang=$(sed -n 's/^src_lang *= *"\(.*\)".*/\1/p' "$run/config.toml" | head -1)
 tgt_lang=$(sed -n 's/^tgt_lang *= *"\(.*\)".*/\1/p' "$run/config.toml" | head -1)
@@ -72,10 +77,11 @@ out=$work/speed.jsonl
 for ((r = 1; r <= rounds; r++)); do
   for beam in 1 5; do
     RAYON_NUM_THREADS=$threads "$nmt" bench decode --run "$run" --input "$work/input.txt" \
-      --beams "$beam" --lenpen 0 | tee -a "$out"
+      --beams "$beam" --lenpen 0 --max-tokens $((batch_tokens * beam)) | tee -a "$out"
     for q in float32 int8; do
       "$python" scripts/ctranslate2_translate.py --model "$work/ct2-$q" --input "$work/input.txt" \
         --beam "$beam" --lenpen 0 --threads "$threads" --compute-type "$q" --json \
+        --max-batch-tokens "$batch_tokens" \
         --output /dev/null 2>&1 | grep '^{' | tee -a "$out"
     done
   done
