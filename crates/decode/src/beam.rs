@@ -382,8 +382,16 @@ mod tests {
         for (h, d) in host.iter().zip(&dev) {
             assert_eq!(h.len(), 4);
             for (a, b) in h.iter().zip(d) {
+                // The host path sums each row's exponentials in another order than the
+                // tensor log-softmax: the same tokens, scores equal to float rounding.
                 assert_eq!(a.tokens, b.tokens);
-                assert!((a.score - b.score).abs() < 1e-6);
+                let tolerance = 1e-5 * a.score.abs().max(1.0);
+                assert!(
+                    (a.score - b.score).abs() < tolerance,
+                    "{} vs {}",
+                    a.score,
+                    b.score
+                );
             }
         }
     }
