@@ -18,7 +18,7 @@ use burn::tensor::Tensor;
 use nmt_model::{BOS_ID, EOS_ID, PAD_ID};
 use rayon::prelude::*;
 
-use crate::step::{VocabMasks, floats, force_tokens, top_k_row};
+use crate::step::{VocabMasks, floats, force_tokens, lane_max, top_k_row};
 
 /// One step's scores for the rows still decoding and what each row may produce: what a
 /// search's choice of tokens starts from.
@@ -72,6 +72,15 @@ impl Allowed {
             })
             .collect()
     }
+
+    /// Whether a row under this rule may produce `token`.
+    fn permits(self, token: usize) -> bool {
+        match self {
+            Self::Any => token != PAD_ID as usize && token != BOS_ID as usize,
+            Self::Only(t) => token == t as usize,
+            Self::Nothing => false,
+        }
+    }
 }
 
 /// Lanes of the vectorized row passes (AVX-512 holds 16 f32; narrower units take two or four
@@ -101,22 +110,6 @@ fn exp_nonpositive(x: f32) -> f32 {
     y * pow2
 }
 
-/// The largest value of `row` (NaN ignored), in 16 lanes.
-fn row_max(row: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut blocks = row.chunks_exact(LANES);
-    for block in &mut blocks {
-        for (m, &v) in lanes.iter_mut().zip(block) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let rest = blocks.remainder().iter();
-    lanes
-        .iter()
-        .chain(rest)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
-}
-
 /// `sum(exp(x - max))` over `row`, in 16 lanes.
 fn row_sum_exp(row: &[f32], max: f32) -> f32 {
     let mut lanes = [0f32; LANES];
@@ -143,7 +136,7 @@ struct Normalizer {
 
 impl Normalizer {
     fn of(row: &[f32]) -> Self {
-        let max = row_max(row);
+        let max = lane_max(row);
         Self {
             max,
             ln_sum: row_sum_exp(row, max).ln(),
@@ -196,12 +189,7 @@ pub(crate) fn log_prob_rows(scores: Tensor<2>, allowed: &[Allowed]) -> Vec<f32> 
         .for_each(|(row, &allowed)| {
             let norm = Normalizer::of(row);
             for (token, x) in row.iter_mut().enumerate() {
-                let keep = match allowed {
-                    Allowed::Any => token != PAD_ID as usize && token != BOS_ID as usize,
-                    Allowed::Only(t) => token == t as usize,
-                    Allowed::Nothing => false,
-                };
-                *x = if keep {
+                *x = if allowed.permits(token) {
                     norm.log_prob(*x)
                 } else {
                     f32::NEG_INFINITY

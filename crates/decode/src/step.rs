@@ -232,42 +232,51 @@ impl TopK {
     }
 }
 
+/// A value as the rankings see it: NaN ranks as -inf.
+fn rank_key(v: f32) -> f32 {
+    if v.is_nan() { f32::NEG_INFINITY } else { v }
+}
+
 /// `a` ranks before `b`: higher value, then lower index; NaN ranks as -inf.
 pub(crate) fn better(a: (usize, f32), b: (usize, f32)) -> bool {
-    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
-    let (x, y) = (key(a.1), key(b.1));
+    let (x, y) = (rank_key(a.1), rank_key(b.1));
     x > y || (x == y && a.0 < b.0)
 }
 
+/// The largest value of `values` (NaN ignored: it compares false, so it never raises the
+/// maximum), taken in 16 lanes so that the loop vectorizes.
+pub(crate) fn lane_max(values: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (m, &v) in lanes.iter_mut().zip(block) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let rest = blocks.remainder().iter();
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
 /// The `k` best `(index, value)` of `row`, best first. One pass keeping a sorted buffer of `k`;
-/// once it is full, a block of 64 values whose maximum (taken in 16 lanes, which vectorizes)
-/// is below the buffer's worst is skipped whole, and any other value is compared with the
-/// worst before anything else, so it is O(len) with a small constant for small k.
+/// once it is full, a block of 64 values whose maximum ([`lane_max`]) is below the buffer's
+/// worst is skipped whole, and any other value is compared with the worst before anything
+/// else, so it is O(len) with a small constant for small k.
 pub(crate) fn top_k_row(row: &[f32], k: usize) -> Vec<(usize, f32)> {
     const BLOCK: usize = 64;
-    const LANES: usize = 16;
     let k = k.min(row.len());
     if k == 0 {
         return Vec::new();
     }
-    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
     for (b, block) in row.chunks(BLOCK).enumerate() {
-        if best.len() == k && block.len() == BLOCK {
-            // NaN compares false, so it never raises the maximum: it ranks as -inf, and a
-            // block is skipped only when every value ranks strictly below the worst kept.
-            let mut lanes = [f32::NEG_INFINITY; LANES];
-            for part in block.chunks_exact(LANES) {
-                for (m, &v) in lanes.iter_mut().zip(part) {
-                    *m = if v > *m { v } else { *m };
-                }
-            }
-            let max = lanes
-                .iter()
-                .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-            if max < key(best[k - 1].1) {
-                continue;
-            }
+        // NaN ranks as -inf and never raises the maximum: a block is skipped only when every
+        // value ranks strictly below the worst kept.
+        if best.len() == k && lane_max(block) < rank_key(best[k - 1].1) {
+            continue;
         }
         for (j, &v) in block.iter().enumerate() {
             let i = b * BLOCK + j;
