@@ -207,6 +207,7 @@ pub(crate) fn search(
             forced: &forced,
             only: &only,
             masks: &masks,
+            select: topk,
         };
         let k = (2 * beam).min(per * vocab);
         let (values, indices) = match topk {

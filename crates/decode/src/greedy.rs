@@ -36,7 +36,7 @@ pub fn greedy(
 /// read instead of the whole matrix, see [`TopK`]). A row allowed nothing ends (`</s>` at
 /// -inf).
 fn most_probable(step: StepScores, _sentences: &[usize]) -> (Vec<f32>, Vec<i64>) {
-    if TopK::for_device(&step.scores.device()) == TopK::Device {
+    if step.select == TopK::Device {
         let (values, tokens) = step.masked_log_probs().max_dim_with_indices(1);
         return (floats(values), ints(tokens));
     }
@@ -130,6 +130,7 @@ pub(crate) fn run(
     let mut cache = EnsembleCache::start(models, source_batch(src, device));
     let max_lens = capped(models, max_lens);
     let masks = VocabMasks::new(models[0].tgt_vocab_size(), device);
+    let select = TopK::for_device(device);
 
     // Row r of the cache decodes sentence alive[r]; last[r] is its previous output.
     let mut alive: Vec<usize> = (0..n).collect();
@@ -148,6 +149,7 @@ pub(crate) fn run(
             forced: &forced,
             only: &only,
             masks: &masks,
+            select,
         };
         let (values, tokens) = pick(step_scores, &alive);
         let mut keep = Vec::with_capacity(alive.len());

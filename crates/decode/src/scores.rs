@@ -18,7 +18,7 @@ use burn::tensor::Tensor;
 use nmt_model::{BOS_ID, EOS_ID, PAD_ID};
 use rayon::prelude::*;
 
-use crate::step::{VocabMasks, floats, force_tokens, lane_max, top_k_row};
+use crate::step::{TopK, VocabMasks, floats, force_tokens, lane_max, top_k_row};
 
 /// One step's scores for the rows still decoding and what each row may produce: what a
 /// search's choice of tokens starts from.
@@ -30,6 +30,8 @@ pub(crate) struct StepScores<'a> {
     /// Rows inside their target prefix, and the token they must take.
     pub only: &'a [Option<u32>],
     pub masks: &'a VocabMasks,
+    /// Where the choice runs (decided once per batch from the device, see [`TopK`]).
+    pub select: TopK,
 }
 
 impl StepScores<'_> {
