@@ -9,6 +9,7 @@ use std::fmt;
 
 pub mod manifest;
 pub mod rng;
+pub mod rows;
 
 pub use manifest::{IntegrityError, MANIFEST_FILE, Manifest};
 

@@ -18,7 +18,9 @@ use burn::tensor::Tensor;
 use nmt_model::{BOS_ID, EOS_ID, PAD_ID};
 use rayon::prelude::*;
 
-use crate::step::{TopK, VocabMasks, floats, force_tokens, lane_max, top_k_row};
+use nmt_core::rows::{lane_max, sum_exp};
+
+use crate::step::{TopK, VocabMasks, floats, force_tokens, top_k_row};
 
 /// One step's scores for the rows still decoding and what each row may produce: what a
 /// search's choice of tokens starts from.
@@ -85,50 +87,6 @@ impl Allowed {
     }
 }
 
-/// Lanes of the vectorized row passes (AVX-512 holds 16 f32; narrower units take two or four
-/// registers).
-const LANES: usize = 16;
-
-/// `exp(x)` for `x <= 0` (a score minus its row's maximum), to within a few ulp: Cephes'
-/// `expf` (range reduction by `ln 2`, a degree-6 polynomial), written without branches or
-/// calls so that a loop over it vectorizes. Inputs below -87 count as -87 (`exp(-87)` is
-/// 1.6e-38: what such a term adds to a sum of at least 1 is nothing).
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = if x < -87.0 { -87.0 } else { x };
-    let shifted = x * std::f32::consts::LOG2_E + ROUND;
-    let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let y = p * r * r + r + 1.0;
-    // 2^n: n is in the low bits of `shifted`, and at least -126 here.
-    let pow2 = f32::from_bits(((shifted.to_bits() as i32 - 0x4B40_0000 + 127) << 23) as u32);
-    y * pow2
-}
-
-/// `sum(exp(x - max))` over `row`, in 16 lanes.
-fn row_sum_exp(row: &[f32], max: f32) -> f32 {
-    let mut lanes = [0f32; LANES];
-    let mut blocks = row.chunks_exact(LANES);
-    for block in &mut blocks {
-        for (s, &v) in lanes.iter_mut().zip(block) {
-            *s += exp_nonpositive(v - max);
-        }
-    }
-    let rest: f32 = blocks
-        .remainder()
-        .iter()
-        .map(|&v| exp_nonpositive(v - max))
-        .sum();
-    lanes.iter().sum::<f32>() + rest
-}
-
 /// One row's log-softmax: `log_prob(x) = (x - max) - ln_sum`.
 #[derive(Debug, Clone, Copy)]
 struct Normalizer {
@@ -141,7 +99,7 @@ impl Normalizer {
         let max = lane_max(row);
         Self {
             max,
-            ln_sum: row_sum_exp(row, max).ln(),
+            ln_sum: sum_exp(row, max).ln(),
         }
     }
 
@@ -207,23 +165,6 @@ mod tests {
     use burn::tensor::{Device, Distribution, TensorData};
 
     use super::*;
-
-    #[test]
-    fn exp_is_within_a_few_ulp_of_libm() {
-        let mut worst = 0f64;
-        for i in 0..=200_000 {
-            let x = -87.0 * i as f32 / 200_000.0;
-            let want = f64::from(x).exp();
-            let got = f64::from(exp_nonpositive(x));
-            worst = worst.max(((got - want) / want).abs());
-        }
-        assert!(
-            worst < 4.0 * f64::from(f32::EPSILON),
-            "relative error {worst}"
-        );
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
-    }
 
     #[test]
     fn log_probs_match_the_tensor_log_softmax() {

@@ -3,6 +3,7 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use nmt_core::rows::lane_max;
 use nmt_model::{BOS_ID, EOS_ID, PAD_ID, Transformer};
 
 /// GNMT length penalty `((5 + len) / 6)^alpha` (Wu et al. 2016). `len` counts the hypothesis'
@@ -241,24 +242,6 @@ fn rank_key(v: f32) -> f32 {
 pub(crate) fn better(a: (usize, f32), b: (usize, f32)) -> bool {
     let (x, y) = (rank_key(a.1), rank_key(b.1));
     x > y || (x == y && a.0 < b.0)
-}
-
-/// The largest value of `values` (NaN ignored: it compares false, so it never raises the
-/// maximum), taken in 16 lanes so that the loop vectorizes.
-pub(crate) fn lane_max(values: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut blocks = values.chunks_exact(LANES);
-    for block in &mut blocks {
-        for (m, &v) in lanes.iter_mut().zip(block) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let rest = blocks.remainder().iter();
-    lanes
-        .iter()
-        .chain(rest)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
 /// The `k` best `(index, value)` of `row`, best first. One pass keeping a sorted buffer of `k`;

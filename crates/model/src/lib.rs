@@ -26,7 +26,7 @@ pub use attention::{
 };
 pub use cache::{DecoderCache, LayerKv};
 pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
-pub use dropout::Dropout;
+pub use dropout::{Dropout, is_host_cpu};
 pub use embedding::{Positions, TokenEmbedding};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};

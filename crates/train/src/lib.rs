@@ -28,5 +28,5 @@ pub use error::TrainError;
 pub use inference::{Checkpoints, Loaded, encode_sources, evaluate, score, translate_lines};
 pub use loss::{LossSums, label_smoothed_loss};
 pub use metrics_log::{Event, MetricsLog};
-pub use step::{StepStats, TrainStep, batch_tensors};
+pub use step::{PhaseTimes, StepStats, TrainStep, batch_tensors};
 pub use trainer::{StopReason, TrainOptions, TrainOutcome, train};

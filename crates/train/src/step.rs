@@ -14,6 +14,8 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
 };
+use std::time::{Duration, Instant};
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nmt_data::IdBatch;
 use nmt_model::{Precision, Transformer};
@@ -37,6 +39,23 @@ pub struct StepStats {
     pub skipped: bool,
 }
 
+/// Wall time spent in each phase of the steps taken so far (`nmt bench train` prints it). On
+/// the CPU backend ops run when called, so the split is exact; on an asynchronous device
+/// (GPU) a phase ends when its work is queued, except where a value is read back (the loss).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// The model's forward pass, dropout included.
+    pub forward: Duration,
+    /// The label-smoothed loss and its value read back.
+    pub loss: Duration,
+    /// Backward pass, gradients collected and summed over micro-batches.
+    pub backward: Duration,
+    /// Gradient norm, unscaling and clipping.
+    pub clip: Duration,
+    /// The optimizer update.
+    pub optimizer: Duration,
+}
+
 /// A step whose loss or gradient norm is not a finite number; nothing was updated.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NonFinite {
@@ -58,6 +77,7 @@ pub struct TrainStep {
     /// Some in f16 training.
     loss_scale: Option<LossScale>,
     loss_scale_window: u64,
+    phase_times: PhaseTimes,
 }
 
 impl TrainStep {
@@ -72,7 +92,13 @@ impl TrainStep {
             loss_scale: (cfg.precision == Precision::F16)
                 .then(|| LossScale::new(cfg.loss_scale_init)),
             loss_scale_window: cfg.loss_scale_window,
+            phase_times: PhaseTimes::default(),
         }
+    }
+
+    /// Time spent in each phase since this step was made.
+    pub fn phase_times(&self) -> PhaseTimes {
+        self.phase_times
     }
 
     /// The f16 loss scale (none in f32 and bf16).
@@ -112,13 +138,18 @@ impl TrainStep {
         let mut loss_sum = 0.0f64;
         let mut overflow = None;
         for (i, batch) in batches.iter().enumerate() {
+            let started = Instant::now();
             let (src, tgt_in, tgt_out) = batch_tensors(batch, &self.device);
             let logits = nmt_model::seeded(&self.device, dropout_seed(self.seed, step, i), || {
                 model.forward(src, tgt_in)
             });
+            let forward_done = Instant::now();
+            self.phase_times.forward += forward_done - started;
             let sums = label_smoothed_loss(logits, tgt_out, self.label_smoothing);
             let loss = sums.smoothed.div_scalar(tokens as f64);
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * tokens as f64;
+            let loss_done = Instant::now();
+            self.phase_times.loss += loss_done - forward_done;
             if !loss_sum.is_finite() {
                 let e = NonFinite {
                     what: "loss",
@@ -139,7 +170,9 @@ impl TrainStep {
                 None => loss,
             };
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            self.phase_times.backward += loss_done.elapsed();
         }
+        let clip_started = Instant::now();
         let mut grads = accumulator.grads();
         let grad_norm = match overflow {
             Some(e) => e.value,
@@ -150,6 +183,7 @@ impl TrainStep {
                 self.clip_norm,
             ),
         };
+        self.phase_times.clip += clip_started.elapsed();
         let finite = grad_norm.is_finite();
         if let Some(loss_scale) = self.loss_scale.as_mut() {
             if !loss_scale.update(finite, self.loss_scale_window) {
@@ -168,7 +202,9 @@ impl TrainStep {
                 micro_batch: 0,
             });
         }
+        let optimizer_started = Instant::now();
         let model = self.optimizer.step(lr, model, grads);
+        self.phase_times.optimizer += optimizer_started.elapsed();
         Ok((
             model,
             StepStats {

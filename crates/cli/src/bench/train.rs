@@ -185,12 +185,29 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
     }
     let start = Instant::now();
     let mut loss = f64::NAN;
+    let mut before = None;
     for n in 0..a.steps {
-        let (m, stats) = run(model, (a.warmup + n) as u64 + 1)?;
+        before.get_or_insert_with(|| step.phase_times());
+        let (m, stats) = step
+            .run(model, &batches, (a.warmup + n) as u64 + 1, train_cfg.lr)
+            .map_err(|e| anyhow::anyhow!("the {} became {} at step {}", e.what, e.value, n + 1))?;
         model = m;
         loss = stats.loss_sum / stats.tokens as f64;
     }
     let secs = start.elapsed().as_secs_f64();
+    let (before, after) = (before.unwrap_or_default(), step.phase_times());
+    // Milliseconds per timed step in each phase of `TrainStep::run`.
+    let steps = a.steps.max(1) as f64;
+    let ms = |now: std::time::Duration, then: std::time::Duration| {
+        ((now - then).as_secs_f64() * 1000.0 / steps * 10.0).round() / 10.0
+    };
+    let phases = json!({
+        "forward": ms(after.forward, before.forward),
+        "loss": ms(after.loss, before.loss),
+        "backward": ms(after.backward, before.backward),
+        "clip": ms(after.clip, before.clip),
+        "optimizer": ms(after.optimizer, before.optimizer),
+    });
     println!(
         "{}",
         json!({
@@ -204,6 +221,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
             "tgt_tokens_per_s": (a.steps as f64 * tokens / secs * 10.0).round() / 10.0,
             "loss": (loss * 1e4).round() / 1e4,
             "peak_rss_mib": peak_rss_mib(),
+            "phase_ms_per_step": phases,
         })
     );
     Ok(())
