@@ -12,6 +12,7 @@ pub mod checkpoint;
 mod clip;
 pub mod config;
 pub mod error;
+mod host_adam;
 pub mod inference;
 mod loss;
 pub mod loss_scale;

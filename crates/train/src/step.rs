@@ -10,10 +10,7 @@
 //! f16 the loss is scaled before backward and the gradients unscaled before clipping
 //! ([`LossScale`]); a step whose gradients overflow is skipped, not an error.
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
-};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -22,6 +19,7 @@ use nmt_model::{Precision, Transformer};
 
 use crate::clip::unscale_and_clip;
 use crate::config::{OptimizerKind, TrainConfig};
+use crate::host_adam::{HostAdam, HostAdamW};
 use crate::loss::label_smoothed_loss;
 use crate::loss_scale::LossScale;
 
@@ -217,24 +215,18 @@ impl TrainStep {
     }
 }
 
+/// Adam or AdamW as configured; on the CPU backend their update is one fused parallel pass
+/// ([`HostAdam`]), elsewhere Burn's. Either way the state is Burn's `AdamState`/`AdamWState`.
 fn optimizer(t: &TrainConfig) -> ModuleOptimizer {
+    let (b1, b2, eps, decay) = (
+        t.betas[0] as f32,
+        t.betas[1] as f32,
+        t.eps as f32,
+        t.weight_decay as f32,
+    );
     match t.optimizer {
-        OptimizerKind::Adam => {
-            let mut c = AdamConfig::new()
-                .with_beta_1(t.betas[0] as f32)
-                .with_beta_2(t.betas[1] as f32)
-                .with_epsilon(t.eps as f32);
-            if t.weight_decay > 0.0 {
-                c = c.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)));
-            }
-            c.init()
-        }
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(t.betas[0] as f32)
-            .with_beta_2(t.betas[1] as f32)
-            .with_epsilon(t.eps as f32)
-            .with_weight_decay(t.weight_decay as f32)
-            .init(),
+        OptimizerKind::Adam => HostAdam::new(b1, b2, eps, decay).into(),
+        OptimizerKind::Adamw => HostAdamW::new(b1, b2, eps, decay).into(),
     }
 }
 
