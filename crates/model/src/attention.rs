@@ -202,10 +202,13 @@ impl CausalSelfAttention {
     /// One decoding step: `x` is `[batch, 1, d_model]` for the newest position. Its key and
     /// value are appended to the cache and the single query attends over the cache, so a step
     /// costs O(t), not O(t^2). No mask is needed: the cache holds only the past.
+    /// `rows`: the cached rows to continue, in order (beam search's pending reordering, see
+    /// `LayerKv::self_rows`); `None` keeps them as they are.
     pub fn forward_step(
         &self,
         x: Tensor<3>,
         cached: &mut Option<(Tensor<4>, Tensor<4>)>,
+        rows: Option<Vec<usize>>,
         need_weights: bool,
     ) -> AttentionOutput {
         let att = &self.attention;
@@ -214,14 +217,67 @@ impl CausalSelfAttention {
         let v_new = att.split_heads(x, &att.value);
         let (k, v) = match cached.take() {
             Some((k, v)) => (
-                Tensor::cat(vec![k, k_new], 2),
-                Tensor::cat(vec![v, v_new], 2),
+                append_position(k, k_new, rows.as_deref()),
+                append_position(v, v_new, rows.as_deref()),
             ),
             None => (k_new, v_new),
         };
         *cached = Some((k.clone(), v.clone()));
         att.attend(q, k, v, None, need_weights)
     }
+}
+
+/// `cached` `[n, heads, t, d_head]` with its rows taken as `rows` (all of them, in order, when
+/// `None`), then `new` `[m, heads, 1, d_head]` appended as position `t`: `[m, heads, t + 1,
+/// d_head]`. On the host CPU this is one parallel copy into a fresh buffer (the cached buffer is
+/// read where it lies when nothing else holds it); elsewhere a `select` and a `cat`.
+fn append_position(cached: Tensor<4>, new: Tensor<4>, rows: Option<&[usize]>) -> Tensor<4> {
+    use burn::tensor::{DType, Int, TensorData};
+    use rayon::prelude::*;
+    let device = cached.device();
+    let [n, heads, t, d_head] = cached.dims();
+    let m = new.dims()[0];
+    let f32_host = crate::dropout::is_host_cpu(&device)
+        && cached.dtype() == DType::F32
+        && new.dtype() == DType::F32;
+    if !f32_host {
+        let cached = match rows {
+            Some(rows) => {
+                let index = rows.iter().map(|&r| r as i64).collect::<Vec<_>>();
+                let index =
+                    Tensor::<1, Int>::from_data(TensorData::new(index, [rows.len()]), &device);
+                cached.select(0, index)
+            }
+            None => cached,
+        };
+        return Tensor::cat(vec![cached, new], 2);
+    }
+    assert!(
+        rows.is_none_or(|r| r.len() == m && r.iter().all(|&i| i < n)),
+        "cache rows out of range"
+    );
+    let old = cached.into_data();
+    let old = old.as_slice::<f32>().expect("an f32 buffer");
+    let new = new.into_data();
+    let new = new.as_slice::<f32>().expect("an f32 buffer");
+    let (old_row, new_row, out_row) =
+        (heads * t * d_head, heads * d_head, heads * (t + 1) * d_head);
+    let mut out = vec![0f32; m * out_row];
+    out.par_chunks_mut(out_row)
+        .enumerate()
+        .for_each(|(i, out)| {
+            let src = rows.map_or(i, |r| r[i]);
+            let (old, new) = (
+                &old[src * old_row..][..old_row],
+                &new[i * new_row..][..new_row],
+            );
+            for h in 0..heads {
+                let head = &mut out[h * (t + 1) * d_head..][..(t + 1) * d_head];
+                head[..t * d_head].copy_from_slice(&old[h * t * d_head..][..t * d_head]);
+                head[t * d_head..].copy_from_slice(&new[h * d_head..][..d_head]);
+            }
+        });
+    Tensor::from_data(TensorData::new(out, [m, heads, t + 1, d_head]), &device)
 }
 
 /// Decoder-to-encoder cross-attention: decoder queries over the encoder memory, with the

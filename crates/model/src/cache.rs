@@ -9,6 +9,10 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 pub struct LayerKv {
     /// Self-attention keys and values of positions `0..position`; `None` before the first step.
     pub self_kv: Option<(Tensor<4>, Tensor<4>)>,
+    /// On the host CPU, a reordering of `self_kv`'s rows not yet carried out: the next step
+    /// takes row `self_rows[i]` as its row `i` while it appends the new position, so the cache
+    /// is copied once per step instead of twice (gathered, then grown by `cat`).
+    pub self_rows: Option<Vec<usize>>,
     pub cross_k: Tensor<4>,
     pub cross_v: Tensor<4>,
 }
@@ -66,6 +70,7 @@ impl DecoderCache {
             "a group mixes sentences"
         );
         let rows_index = index_of(rows);
+        let host = crate::dropout::is_host_cpu(&device);
         let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
             && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
         let memory_index = (!memory_kept).then(|| index_of(&memory_rows));
@@ -77,15 +82,40 @@ impl DecoderCache {
             layers: self
                 .layers
                 .into_iter()
-                .map(|kv| LayerKv {
-                    self_kv: kv.self_kv.map(|(k, v)| {
-                        (
-                            k.select(0, rows_index.clone()),
-                            v.select(0, rows_index.clone()),
-                        )
-                    }),
-                    cross_k: pick_memory(kv.cross_k),
-                    cross_v: pick_memory(kv.cross_v),
+                .map(|kv| {
+                    let (self_kv, self_rows) = match kv.self_kv {
+                        None => (None, None),
+                        // Deferred to the next step's append, composed with any pending one.
+                        Some(pair) if host => {
+                            let pending = match &kv.self_rows {
+                                Some(earlier) => rows.iter().map(|&r| earlier[r]).collect(),
+                                None => rows.to_vec(),
+                            };
+                            (Some(pair), Some(pending))
+                        }
+                        Some((k, v)) => {
+                            let (k, v) = match &kv.self_rows {
+                                Some(earlier) => {
+                                    let earlier = index_of(earlier);
+                                    (k.select(0, earlier.clone()), v.select(0, earlier))
+                                }
+                                None => (k, v),
+                            };
+                            (
+                                Some((
+                                    k.select(0, rows_index.clone()),
+                                    v.select(0, rows_index.clone()),
+                                )),
+                                None,
+                            )
+                        }
+                    };
+                    LayerKv {
+                        self_kv,
+                        self_rows,
+                        cross_k: pick_memory(kv.cross_k),
+                        cross_v: pick_memory(kv.cross_v),
+                    }
                 })
                 .collect(),
             memory_mask: match &memory_index {

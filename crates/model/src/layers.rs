@@ -189,6 +189,7 @@ impl DecoderLayer {
         let s = self.self_attn.forward_step(
             self.self_residual.input(&x),
             &mut kv.self_kv,
+            kv.self_rows.take(),
             need_weights,
         );
         let x = self.self_residual.output(x, s.context);

@@ -209,6 +209,7 @@ impl Transformer {
                     let (cross_k, cross_v) = layer.cross_attn.memory_kv(memory.clone());
                     LayerKv {
                         self_kv: None,
+                        self_rows: None,
                         cross_k,
                         cross_v,
                     }
