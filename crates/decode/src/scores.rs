@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use nmt_core::rows::{lane_max, sum_exp};
 
-use crate::step::{TopK, VocabMasks, floats, force_tokens, top_k_row};
+use crate::step::{TopK, VocabMasks, floats, force_tokens, host_f32, top_k_row};
 
 /// One step's scores for the rows still decoding and what each row may produce: what a
 /// search's choice of tokens starts from.
@@ -118,7 +118,8 @@ pub(crate) fn best_tokens(
     k: usize,
 ) -> Vec<Vec<(usize, f32)>> {
     let vocab = scores.dims()[1];
-    let mut all = floats(scores);
+    let mut data = host_f32(scores);
+    let all = data.as_mut_slice::<f32>().expect("an f32 buffer");
     all.par_chunks_mut(vocab)
         .zip(allowed)
         .map(|(row, &allowed)| {
