@@ -15,12 +15,12 @@
 //! scores equal log-probabilities, where the order by score is kept.
 
 use burn::tensor::Tensor;
-use nmt_model::{BOS_ID, EOS_ID, PAD_ID};
+use nmt_model::{BOS_ID, EOS_ID, PAD_ID, host_f32};
 use rayon::prelude::*;
 
 use nmt_core::rows::{lane_max, sum_exp};
 
-use crate::step::{TopK, VocabMasks, floats, force_tokens, host_f32, top_k_row};
+use crate::step::{TopK, VocabMasks, floats, force_tokens, top_k_row};
 
 /// One step's scores for the rows still decoding and what each row may produce: what a
 /// search's choice of tokens starts from.

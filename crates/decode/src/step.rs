@@ -171,17 +171,6 @@ pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     }
 }
 
-/// Reads a float tensor to the host as an f32 buffer to work in: on the CPU backend a tensor
-/// nothing else holds is handed over without a copy (`floats` copies it into a `Vec`).
-pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> TensorData {
-    let data = t.into_data();
-    if data.dtype() == burn::tensor::DType::F32 {
-        data
-    } else {
-        data.convert::<f32>()
-    }
-}
-
 /// Reads an int tensor to the host (one transfer).
 pub(crate) fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
     t.into_data().iter::<i64>().collect()

@@ -232,22 +232,17 @@ impl CausalSelfAttention {
 /// d_head]`. On the host CPU this is one parallel copy into a fresh buffer (the cached buffer is
 /// read where it lies when nothing else holds it); elsewhere a `select` and a `cat`.
 fn append_position(cached: Tensor<4>, new: Tensor<4>, rows: Option<&[usize]>) -> Tensor<4> {
-    use burn::tensor::{DType, Int, TensorData};
+    use burn::tensor::{DType, TensorData};
     use rayon::prelude::*;
     let device = cached.device();
     let [n, heads, t, d_head] = cached.dims();
     let m = new.dims()[0];
-    let f32_host = crate::dropout::is_host_cpu(&device)
+    let f32_host = crate::host::is_host_cpu(&device)
         && cached.dtype() == DType::F32
         && new.dtype() == DType::F32;
     if !f32_host {
         let cached = match rows {
-            Some(rows) => {
-                let index = rows.iter().map(|&r| r as i64).collect::<Vec<_>>();
-                let index =
-                    Tensor::<1, Int>::from_data(TensorData::new(index, [rows.len()]), &device);
-                cached.select(0, index)
-            }
+            Some(rows) => cached.select(0, crate::cache::row_index(rows, &device)),
             None => cached,
         };
         return Tensor::cat(vec![cached, new], 2);

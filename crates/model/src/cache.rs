@@ -2,7 +2,7 @@
 //! position decoded so far, and the cross-attention keys/values of the encoder memory
 //! (computed once per sentence). Beam search reorders it by beam index and drops finished rows.
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// One decoder layer's cached keys and values, each `[batch, heads, len, d_head]`.
 #[derive(Debug, Clone)]
@@ -53,15 +53,7 @@ impl DecoderCache {
             "rows in whole groups"
         );
         let device = self.memory_mask.device();
-        let index_of = |ids: &[usize]| {
-            Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    ids.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-                    [ids.len()],
-                ),
-                &device,
-            )
-        };
+        let index_of = |ids: &[usize]| row_index(ids, &device);
         let old_group = self.group;
         let memory_rows: Vec<usize> = rows.chunks(group).map(|g| g[0] / old_group).collect();
         debug_assert!(
@@ -69,8 +61,9 @@ impl DecoderCache {
                 .all(|g| g.iter().all(|&r| r / old_group == g[0] / old_group)),
             "a group mixes sentences"
         );
-        let rows_index = index_of(rows);
-        let host = crate::dropout::is_host_cpu(&device);
+        // On the host CPU the self-attention rows are reordered by the next step's append
+        // (no index); elsewhere by a `select` now.
+        let rows_index = (!crate::host::is_host_cpu(&device)).then(|| index_of(rows));
         let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
             && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
         let memory_index = (!memory_kept).then(|| index_of(&memory_rows));
@@ -83,31 +76,25 @@ impl DecoderCache {
                 .layers
                 .into_iter()
                 .map(|kv| {
-                    let (self_kv, self_rows) = match kv.self_kv {
-                        None => (None, None),
+                    let (self_kv, self_rows) = match (kv.self_kv, &rows_index) {
+                        (None, _) => (None, None),
+                        (Some((k, v)), Some(index)) => {
+                            debug_assert!(
+                                kv.self_rows.is_none(),
+                                "a deferred reordering off the host"
+                            );
+                            (
+                                Some((k.select(0, index.clone()), v.select(0, index.clone()))),
+                                None,
+                            )
+                        }
                         // Deferred to the next step's append, composed with any pending one.
-                        Some(pair) if host => {
+                        (Some(pair), None) => {
                             let pending = match &kv.self_rows {
                                 Some(earlier) => rows.iter().map(|&r| earlier[r]).collect(),
                                 None => rows.to_vec(),
                             };
                             (Some(pair), Some(pending))
-                        }
-                        Some((k, v)) => {
-                            let (k, v) = match &kv.self_rows {
-                                Some(earlier) => {
-                                    let earlier = index_of(earlier);
-                                    (k.select(0, earlier.clone()), v.select(0, earlier))
-                                }
-                                None => (k, v),
-                            };
-                            (
-                                Some((
-                                    k.select(0, rows_index.clone()),
-                                    v.select(0, rows_index.clone()),
-                                )),
-                                None,
-                            )
                         }
                     };
                     LayerKv {
@@ -126,4 +113,11 @@ impl DecoderCache {
             group,
         }
     }
+}
+
+/// `ids` as an index tensor for `select` on `device`.
+pub(crate) fn row_index(ids: &[usize], device: &Device) -> Tensor<1, Int> {
+    let ids: Vec<i64> = ids.iter().map(|&r| r as i64).collect();
+    let len = ids.len();
+    Tensor::from_data(TensorData::new(ids, [len]), device)
 }

@@ -11,6 +11,8 @@
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor, TensorData};
 
+use crate::host::is_host_cpu;
+
 #[derive(Module, Debug)]
 pub struct Dropout {
     /// Probability of zeroing an element.
@@ -45,14 +47,6 @@ impl Dropout {
         let dtype = x.dtype();
         x * Tensor::from_data(TensorData::new(mask, shape), (&device, dtype))
     }
-}
-
-/// Whether `device` computes on this machine's CPU (Flex, NdArray), where host-side kernels
-/// beat composed tensor ops, as opposed to an accelerator (or libtorch), where copying to the
-/// host costs more.
-pub fn is_host_cpu(device: &burn::tensor::Device) -> bool {
-    let name = format!("{device:?}");
-    name.contains("Flex") || name.contains("NdArray")
 }
 
 /// Elements per parallel chunk of the mask: even, so a chunk starts on a whole 64-bit draw.

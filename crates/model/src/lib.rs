@@ -13,6 +13,7 @@ mod cache;
 mod config;
 mod dropout;
 mod embedding;
+mod host;
 mod init;
 mod layers;
 mod model;
@@ -26,8 +27,9 @@ pub use attention::{
 };
 pub use cache::{DecoderCache, LayerKv};
 pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
-pub use dropout::{Dropout, is_host_cpu};
+pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
+pub use host::{host_f32, is_host_cpu};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
 pub use params::{ParamInfo, parameter_values, parameters};

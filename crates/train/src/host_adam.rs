@@ -131,15 +131,42 @@ struct NotOnHost<const D: usize> {
     state: Option<AdaptiveMomentumState<D>>,
 }
 
-/// Adam (L2 weight decay added to the gradient), fused on the host CPU.
-#[derive(Clone)]
-pub struct HostAdam {
-    moments: Moments,
-    burn: Adam,
+/// Burn's optimizers whose per-parameter state is an [`AdaptiveMomentumState`] in a wrapper of
+/// their own (`AdamState`, `AdamWState`): [`HostAdam`] keeps that wrapper, so checkpoints are
+/// the same as Burn's.
+pub trait MomentumOptimizer: Optimizer {
+    fn momentum<const D: usize>(state: Self::State<D>) -> AdaptiveMomentumState<D>;
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> Self::State<D>;
 }
 
-impl HostAdam {
-    pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
+impl MomentumOptimizer for Adam {
+    fn momentum<const D: usize>(state: AdamState<D>) -> AdaptiveMomentumState<D> {
+        state.momentum
+    }
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> AdamState<D> {
+        AdamState::new(momentum)
+    }
+}
+
+impl MomentumOptimizer for AdamW {
+    fn momentum<const D: usize>(state: AdamWState<D>) -> AdaptiveMomentumState<D> {
+        state.momentum
+    }
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> AdamWState<D> {
+        AdamWState { momentum }
+    }
+}
+
+/// Adam or AdamW (`O`), fused on the host CPU and Burn's `O` elsewhere.
+#[derive(Clone)]
+pub struct HostAdam<O> {
+    moments: Moments,
+    burn: O,
+}
+
+impl HostAdam<Adam> {
+    /// Adam; `weight_decay` is added to the gradient (L2).
+    pub fn adam(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
         let mut config = AdamConfig::new()
             .with_beta_1(beta_1)
             .with_beta_2(beta_2)
@@ -163,41 +190,9 @@ impl HostAdam {
     }
 }
 
-impl Optimizer for HostAdam {
-    type State<const D: usize> = AdamState<D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<D>, Option<Self::State<D>>) {
-        match self
-            .moments
-            .update(lr, tensor, grad, state.map(|s| s.momentum))
-        {
-            Ok((tensor, momentum)) => (tensor, Some(AdamState::new(momentum))),
-            Err(e) => self
-                .burn
-                .step(lr, e.tensor, e.grad, e.state.map(AdamState::new)),
-        }
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        Adam::to_device(state, device)
-    }
-}
-
-/// AdamW (decoupled weight decay), fused on the host CPU.
-#[derive(Clone)]
-pub struct HostAdamW {
-    moments: Moments,
-    burn: AdamW,
-}
-
-impl HostAdamW {
-    pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
+impl HostAdam<AdamW> {
+    /// AdamW; `weight_decay` is decoupled.
+    pub fn adamw(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
         Self {
             moments: Moments {
                 beta_1,
@@ -217,8 +212,8 @@ impl HostAdamW {
     }
 }
 
-impl Optimizer for HostAdamW {
-    type State<const D: usize> = AdamWState<D>;
+impl<O: MomentumOptimizer> Optimizer for HostAdam<O> {
+    type State<const D: usize> = O::State<D>;
 
     fn step<const D: usize>(
         &self,
@@ -229,20 +224,15 @@ impl Optimizer for HostAdamW {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         match self
             .moments
-            .update(lr, tensor, grad, state.map(|s| s.momentum))
+            .update(lr, tensor, grad, state.map(O::momentum))
         {
-            Ok((tensor, momentum)) => (tensor, Some(AdamWState { momentum })),
-            Err(e) => self.burn.step(
-                lr,
-                e.tensor,
-                e.grad,
-                e.state.map(|momentum| AdamWState { momentum }),
-            ),
+            Ok((tensor, momentum)) => (tensor, Some(O::wrap(momentum))),
+            Err(e) => self.burn.step(lr, e.tensor, e.grad, e.state.map(O::wrap)),
         }
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        AdamW::to_device(state, device)
+        O::to_device(state, device)
     }
 }
 
@@ -275,14 +265,14 @@ mod tests {
             w.into_data().iter().collect()
         }
         for decay in [0.0f32, 0.01] {
-            let ours = HostAdam::new(0.9, 0.98, 1e-9, decay);
+            let ours = HostAdam::adam(0.9, 0.98, 1e-9, decay);
             let a = run(&ours, weights.clone(), &grads);
             let b = run(&ours.burn, weights.clone(), &grads);
             assert!(
                 a == b,
                 "Adam (decay {decay}): fused and Burn's weights differ"
             );
-            let ours = HostAdamW::new(0.9, 0.98, 1e-9, decay);
+            let ours = HostAdam::adamw(0.9, 0.98, 1e-9, decay);
             let a = run(&ours, weights.clone(), &grads);
             let b = run(&ours.burn, weights.clone(), &grads);
             assert!(
@@ -291,7 +281,7 @@ mod tests {
             );
         }
         // The check can fail: another learning rate gives other weights.
-        let ours = HostAdam::new(0.9, 0.98, 1e-9, 0.0);
+        let ours = HostAdam::adam(0.9, 0.98, 1e-9, 0.0);
         let a = run(&ours, weights.clone(), &grads);
         let c = run(&ours, weights.clone(), &grads[..4]);
         assert!(a != c);

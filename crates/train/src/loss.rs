@@ -1,6 +1,6 @@
 //! Label-smoothed cross entropy over the target vocabulary, padding excluded.
 
-use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use nmt_core::rows::{exp_in_place, lane_max, lane_sum, scale_add, sum_exp};
 use nmt_model::PAD_ID;
 use rayon::prelude::*;
@@ -89,10 +89,7 @@ pub fn tensor_loss(logits: Tensor<3>, targets: Tensor<2, Int>, smoothing: f64) -
 pub fn host_loss(logits: Tensor<3>, targets: Tensor<2, Int>, smoothing: f64) -> LossSums {
     let device = logits.device();
     let vocab = logits.dims()[2];
-    let mut data = logits.clone().detach().into_data();
-    if data.dtype() != DType::F32 {
-        data = data.convert::<f32>();
-    }
+    let mut data = nmt_model::host_f32(logits.clone().detach());
     let targets: Vec<i64> = targets.into_data().iter::<i64>().collect();
     let with_gradient = device.is_autodiff();
     let keep = (1.0 - smoothing) as f32;

@@ -19,7 +19,7 @@ use nmt_model::{Precision, Transformer};
 
 use crate::clip::unscale_and_clip;
 use crate::config::{OptimizerKind, TrainConfig};
-use crate::host_adam::{HostAdam, HostAdamW};
+use crate::host_adam::HostAdam;
 use crate::loss::label_smoothed_loss;
 use crate::loss_scale::LossScale;
 
@@ -225,8 +225,8 @@ fn optimizer(t: &TrainConfig) -> ModuleOptimizer {
         t.weight_decay as f32,
     );
     match t.optimizer {
-        OptimizerKind::Adam => HostAdam::new(b1, b2, eps, decay).into(),
-        OptimizerKind::Adamw => HostAdamW::new(b1, b2, eps, decay).into(),
+        OptimizerKind::Adam => HostAdam::adam(b1, b2, eps, decay).into(),
+        OptimizerKind::Adamw => HostAdam::adamw(b1, b2, eps, decay).into(),
     }
 }
 

@@ -176,26 +176,23 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         a.seed.wrapping_add(1),
     )];
     let tokens = batches[0].tgt_tokens as f64;
-    let mut run = |model, n: u64| {
+    let run = |step: &mut TrainStep, model, n: u64| {
         step.run(model, &batches, n, train_cfg.lr)
             .map_err(|e| anyhow::anyhow!("the {} became {} at step {n}", e.what, e.value))
     };
     for n in 0..a.warmup {
-        model = run(model, n as u64 + 1)?.0;
+        model = run(&mut step, model, n as u64 + 1)?.0;
     }
+    let before = step.phase_times();
     let start = Instant::now();
     let mut loss = f64::NAN;
-    let mut before = None;
     for n in 0..a.steps {
-        before.get_or_insert_with(|| step.phase_times());
-        let (m, stats) = step
-            .run(model, &batches, (a.warmup + n) as u64 + 1, train_cfg.lr)
-            .map_err(|e| anyhow::anyhow!("the {} became {} at step {}", e.what, e.value, n + 1))?;
+        let (m, stats) = run(&mut step, model, (a.warmup + n) as u64 + 1)?;
         model = m;
         loss = stats.loss_sum / stats.tokens as f64;
     }
     let secs = start.elapsed().as_secs_f64();
-    let (before, after) = (before.unwrap_or_default(), step.phase_times());
+    let after = step.phase_times();
     // Milliseconds per timed step in each phase of `TrainStep::run`.
     let steps = a.steps.max(1) as f64;
     let ms = |now: std::time::Duration, then: std::time::Duration| {
