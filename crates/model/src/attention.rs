@@ -3,7 +3,6 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::softmax;
 use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
@@ -114,7 +113,7 @@ impl MultiHeadAttention {
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask.expand([batch, heads, len_q, len_k]), MASKED_SCORE);
         }
-        let weights = softmax(scores, 3);
+        let weights = crate::fused::softmax_last(scores);
         let dropped = self
             .precision
             .compute(self.dropout.forward(weights.clone()));

@@ -13,6 +13,7 @@ use crate::attention::{
 use crate::cache::LayerKv;
 use crate::config::{Activation, ModelConfig, NormPosition};
 use crate::dropout::Dropout;
+use crate::fused;
 use crate::init::xavier_linear;
 use crate::precision::Precision;
 
@@ -52,6 +53,9 @@ pub struct Residual {
     pub norm: LayerNorm,
     pub dropout: Dropout,
     pub pre_norm: bool,
+    /// The LayerNorm's epsilon (Burn's module keeps its own private), for [`fused::layer_norm`].
+    #[module(skip)]
+    pub norm_eps: f64,
 }
 
 impl Residual {
@@ -62,13 +66,14 @@ impl Residual {
                 .init(device),
             dropout: Dropout::new(cfg.dropout),
             pre_norm: cfg.norm == NormPosition::Pre,
+            norm_eps: cfg.layer_norm_eps,
         }
     }
 
     /// What the sub-layer reads: the normalised input under pre-norm, the raw one under post-norm.
     fn input(&self, x: &Tensor<3>) -> Tensor<3> {
         if self.pre_norm {
-            self.norm.forward(x.clone())
+            fused::layer_norm(&self.norm, x.clone(), self.norm_eps)
         } else {
             x.clone()
         }
@@ -80,7 +85,7 @@ impl Residual {
         if self.pre_norm {
             y
         } else {
-            self.norm.forward(y)
+            fused::layer_norm(&self.norm, y, self.norm_eps)
         }
     }
 }
@@ -212,6 +217,8 @@ impl DecoderLayer {
 pub struct Encoder {
     pub layers: Vec<EncoderLayer>,
     pub final_norm: Option<LayerNorm>,
+    #[module(skip)]
+    pub norm_eps: f64,
 }
 
 impl Encoder {
@@ -221,6 +228,7 @@ impl Encoder {
                 .map(|_| EncoderLayer::new(cfg, device))
                 .collect(),
             final_norm: final_norm(cfg, device),
+            norm_eps: cfg.layer_norm_eps,
         }
     }
 
@@ -237,7 +245,7 @@ impl Encoder {
             x = y;
             all.extend(w);
         }
-        (apply_norm(&self.final_norm, x), all)
+        (apply_norm(&self.final_norm, x, self.norm_eps), all)
     }
 }
 
@@ -246,6 +254,8 @@ impl Encoder {
 pub struct Decoder {
     pub layers: Vec<DecoderLayer>,
     pub final_norm: Option<LayerNorm>,
+    #[module(skip)]
+    pub norm_eps: f64,
 }
 
 impl Decoder {
@@ -255,11 +265,12 @@ impl Decoder {
                 .map(|_| DecoderLayer::new(cfg, device))
                 .collect(),
             final_norm: final_norm(cfg, device),
+            norm_eps: cfg.layer_norm_eps,
         }
     }
 
     pub fn final_output(&self, x: Tensor<3>) -> Tensor<3> {
-        apply_norm(&self.final_norm, x)
+        apply_norm(&self.final_norm, x, self.norm_eps)
     }
 }
 
@@ -271,9 +282,9 @@ fn final_norm(cfg: &ModelConfig, device: &Device) -> Option<LayerNorm> {
     })
 }
 
-fn apply_norm(norm: &Option<LayerNorm>, x: Tensor<3>) -> Tensor<3> {
+fn apply_norm(norm: &Option<LayerNorm>, x: Tensor<3>, eps: f64) -> Tensor<3> {
     match norm {
-        Some(norm) => norm.forward(x),
+        Some(norm) => fused::layer_norm(norm, x, eps),
         None => x,
     }
 }
