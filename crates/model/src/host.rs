@@ -23,3 +23,91 @@ pub fn host_f32<const D: usize>(t: Tensor<D>) -> TensorData {
         data.convert::<f32>()
     }
 }
+
+/// `x W + b` for `x` `[rows, d_in]`, `W` `[d_in, d_out]`, on the Flex backend off the autodiff
+/// graph, all f32; `None` anywhere else (the caller then takes Burn's `linear`). The output
+/// buffer starts as copies of the bias and gemm adds the product into it, where Burn's `linear`
+/// zero-fills the output, multiplies, and adds the bias in a separate single-threaded pass; in
+/// beam search that pass and the zeroing were a fifth of the main thread's time. The operands
+/// are read where they lie (a weight is not copied, a transposed one is read by its strides).
+pub fn linear_rows(
+    x: &Tensor<2>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<2>> {
+    use burn::backend::Flex;
+    let device = x.device();
+    let f32s = x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.is_none_or(|b| b.dtype() == DType::F32);
+    if device.is_autodiff() || !is_host_cpu(&device) || !f32s {
+        return None;
+    }
+    let x = x.clone().try_into_primitive::<Flex>().ok()?;
+    let w = weight.clone().try_into_primitive::<Flex>().ok()?;
+    let b = match bias {
+        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?.to_contiguous()),
+        None => None,
+    };
+    let ([rows, d_in], [w_in, d_out]) = (dims2(x.layout()), dims2(w.layout()));
+    assert_eq!(
+        d_in, w_in,
+        "linear: input width {d_in} against weight rows {w_in}"
+    );
+    let mut out = vec![0f32; rows * d_out];
+    if let Some(b) = &b {
+        let b = b.as_slice::<f32>().expect("a contiguous bias");
+        assert_eq!(b.len(), d_out, "linear: bias length");
+        use rayon::prelude::*;
+        out.par_chunks_mut(d_out)
+            .for_each(|row| row.copy_from_slice(b));
+    }
+    let (x_rs, x_cs) = strides2(x.layout());
+    let (w_rs, w_cs) = strides2(w.layout());
+    let (xs, ws) = (x.storage::<f32>(), w.storage::<f32>());
+    // Flex's own threshold for a parallel product (192^3 multiply-adds).
+    let parallelism = if rows * d_in * d_out >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the pointers and strides describe the two operands' own layouts within their
+    // storage (Flex's layout invariants), and `out` is a fresh `rows x d_out` row-major buffer.
+    unsafe {
+        gemm::gemm(
+            rows,
+            d_out,
+            d_in,
+            out.as_mut_ptr(),
+            1,
+            d_out as isize,
+            b.is_some(),
+            xs.as_ptr().add(x.layout().start_offset()),
+            x_cs,
+            x_rs,
+            ws.as_ptr().add(w.layout().start_offset()),
+            w_cs,
+            w_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Some(Tensor::from_data(
+        TensorData::new(out, [rows, d_out]),
+        &device,
+    ))
+}
+
+fn dims2(layout: &burn::backend::flex::Layout) -> [usize; 2] {
+    let shape = layout.shape();
+    [shape[0], shape[1]]
+}
+
+fn strides2(layout: &burn::backend::flex::Layout) -> (isize, isize) {
+    let s = layout.strides();
+    (s[0], s[1])
+}

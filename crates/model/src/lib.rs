@@ -31,7 +31,7 @@ pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
 pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
 pub use fused::{layer_norm, layer_norm_backward, softmax_backward, softmax_last};
-pub use host::{host_f32, is_host_cpu};
+pub use host::{host_f32, is_host_cpu, linear_rows};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
 pub use params::{ParamInfo, parameter_values, parameters};

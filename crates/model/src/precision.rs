@@ -58,19 +58,19 @@ impl Precision {
 /// weight's gradient is then one `[d_in, d_out]` matrix per batch row, summed afterwards: at
 /// batch 32 that is 32 weight-sized temporaries per layer per step, and 2 GB for a 32000-word
 /// output layer (found with gdb on the 2 GB `mmap`s of a Transformer-base step). Folded, the
-/// forward is one matrix product and so is the weight's gradient.
+/// forward is one matrix product and so is the weight's gradient. Off the autodiff graph on the
+/// CPU (decoding, validation), [`crate::host::linear_rows`] computes it with the bias fused.
 pub fn folded_linear<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<2>,
     bias: Option<Tensor<1>>,
 ) -> Tensor<D> {
-    if D <= 2 {
-        return linear(x, weight, bias);
-    }
     let dims = x.dims();
     let d_in = dims[D - 1];
     let rows = dims[..D - 1].iter().product();
-    let y = linear(x.reshape([rows, d_in]), weight, bias);
+    let x: Tensor<2> = x.reshape([rows, d_in]);
+    let y = crate::host::linear_rows(&x, &weight, bias.as_ref())
+        .unwrap_or_else(|| linear(x, weight, bias));
     let mut out = dims;
     out[D - 1] = y.dims()[1];
     y.reshape(out)
