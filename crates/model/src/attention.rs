@@ -293,12 +293,13 @@ impl CrossAttention {
             .forward(x, memory, Some(key_padding_mask(src_pad)), need_weights)
     }
 
-    /// Keys and values of the memory, computed once per sentence for incremental decoding.
+    /// Keys and values of the memory, computed once per sentence for incremental decoding (and
+    /// laid out in order once, since every step reads them).
     pub fn memory_kv(&self, memory: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
         let att = &self.attention;
         (
-            att.split_heads(memory.clone(), &att.key),
-            att.split_heads(memory, &att.value),
+            crate::host::contiguous(att.split_heads(memory.clone(), &att.key)),
+            crate::host::contiguous(att.split_heads(memory, &att.value)),
         )
     }
 

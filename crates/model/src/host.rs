@@ -24,6 +24,18 @@ pub fn host_f32<const D: usize>(t: Tensor<D>) -> TensorData {
     }
 }
 
+/// `t` in a buffer of its own, laid out in order, on the host CPU (elsewhere `t` as it is). For a
+/// strided view that an op reads many times: Flex's attention copies strided keys and values
+/// into order on every call, so the encoder memory's keys and values, split into heads once per
+/// batch, were copied again at every decoding step and layer (7% of greedy decoding).
+pub fn contiguous<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    let device = t.device();
+    if !is_host_cpu(&device) || device.is_autodiff() {
+        return t;
+    }
+    Tensor::from_data(t.into_data(), &device)
+}
+
 /// `x W + b` for `x` `[rows, d_in]`, `W` `[d_in, d_out]`, on the Flex backend off the autodiff
 /// graph, all f32; `None` anywhere else (the caller then takes Burn's `linear`). The output
 /// buffer starts as copies of the bias and gemm adds the product into it, where Burn's `linear`
