@@ -6,7 +6,9 @@
 //! cache ([`DecoderCache`]) that beam search can reorder and shrink.
 //!
 //! This crate knows no files, tokenizers, configs on disk or command lines: it takes tensors of
-//! token ids and its own [`ModelConfig`], and never names a backend (the `Device` decides).
+//! token ids and its own [`ModelConfig`], and the `Device` decides the backend. Only the CPU
+//! kernels name one (`host.rs`, `fused.rs`: Flex, where element-wise ops run on one thread), and
+//! each falls back to Burn's own op on every other backend.
 
 mod attention;
 mod cache;
