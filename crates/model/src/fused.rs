@@ -37,15 +37,13 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, eps: f64) -> T
     let Some(beta) = norm.beta.as_ref().map(|b| b.val()) else {
         return norm.forward(x);
     };
-    match (
-        on_flex_autodiff(&x),
-        on_flex_autodiff(&gamma),
-        on_flex_autodiff(&beta),
-    ) {
-        (true, true, true) => {}
-        _ => return norm.forward(x),
-    }
-    let (x, gamma, beta) = (primitive(x), primitive(gamma), primitive(beta));
+    let (Some(x), Some(gamma), Some(beta)) = (
+        flex_autodiff(&x),
+        flex_autodiff(&gamma),
+        flex_autodiff(&beta),
+    ) else {
+        return norm.forward(x);
+    };
     let out = match LayerNormBackward
         .prepare::<NoCheckpointing>([x.node(), gamma.node(), beta.node()])
         .compute_bound()
@@ -72,10 +70,9 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, eps: f64) -> T
 
 /// `softmax(x, D - 1)`, with the fused backward on Flex under autodiff.
 pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !on_flex_autodiff(&x) {
+    let Some(x) = flex_autodiff(&x) else {
         return softmax(x, D - 1);
-    }
-    let x = primitive(x);
+    };
     let out = match SoftmaxBackward
         .prepare::<NoCheckpointing>([x.node()])
         .compute_bound()
@@ -90,14 +87,14 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_primitive::<FlexAd>(out)
 }
 
-fn on_flex_autodiff<const D: usize>(t: &Tensor<D>) -> bool {
+/// `t`'s autodiff primitive when it is an f32 tensor of Flex under autodiff, else `None` (NdArray
+/// counts as a host CPU too, but is not Flex).
+fn flex_autodiff<const D: usize>(t: &Tensor<D>) -> Option<AdTensor> {
     let device = t.device();
-    device.is_autodiff() && crate::host::is_host_cpu(&device) && t.dtype() == DType::F32
-}
-
-fn primitive<const D: usize>(t: Tensor<D>) -> AdTensor {
-    t.try_into_primitive::<FlexAd>()
-        .expect("a Flex autodiff tensor (checked by on_flex_autodiff)")
+    if !(device.is_autodiff() && crate::host::is_host_cpu(&device) && t.dtype() == DType::F32) {
+        return None;
+    }
+    t.clone().try_into_primitive::<FlexAd>().ok()
 }
 
 /// A contiguous f32 view of a Flex tensor, copying only when it is strided.
