@@ -66,6 +66,9 @@ pub fn linear_rows(
         d_in, w_in,
         "linear: input width {d_in} against weight rows {w_in}"
     );
+    if d_in == 0 {
+        return None; // gemm would write nothing into the unzeroed buffer; Burn's linear copes.
+    }
     // Not zeroed: every element is written once, by the bias rows below or by gemm (which then
     // does not read it); at beam 5 the zeroing of the logits alone was 5% of decoding.
     let mut out: Vec<f32> = Vec::with_capacity(rows * d_out);

@@ -1,6 +1,6 @@
 //! `nmt_model::linear_rows` (the CPU's linear layer with the bias fused into the product) against
 //! Burn's `linear`: with and without a bias, a transposed weight (the tied output layer) and a
-//! strided input, and `None` where it does not apply (under autodiff).
+//! strided input, and `None` where it does not apply (under autodiff, an empty inner dimension).
 
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -54,6 +54,15 @@ fn host_linear_equals_burns_linear() {
         host(&x_t, &w, Some(&b)),
         linear(x_t.clone(), w.clone(), Some(b.clone())),
     );
+}
+
+#[test]
+fn host_linear_stands_aside_for_an_empty_inner_dimension() {
+    // Its output buffer is not zeroed and gemm would write nothing into it.
+    let device = Device::flex();
+    let x = Tensor::<2>::zeros([3, 0], &device);
+    let w = Tensor::<2>::zeros([0, 4], &device);
+    assert!(linear_rows(&x, &w, None).is_none());
 }
 
 #[test]
