@@ -9,8 +9,8 @@ use nmt_model::{linear_rows, seeded};
 fn assert_close(a: Tensor<2>, b: Tensor<2>) {
     assert_eq!(a.dims(), b.dims());
     let (a, b) = (
-        a.into_data().to_vec::<f32>().unwrap(),
-        b.into_data().to_vec::<f32>().unwrap(),
+        a.into_data().try_to_vec::<f32>().unwrap(),
+        b.into_data().try_to_vec::<f32>().unwrap(),
     );
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(
