@@ -1,0 +1,216 @@
+//! Scaled dot-product attention for decoding steps on the host CPU: a few queries per sentence
+//! (one, or a sentence's beams) against a short cache or source, all heads of a block of
+//! sentences in one parallel task, and the context written with its heads already merged.
+//!
+//! Flex's attention, for the same call, made the query contiguous, materialised the broadcast
+//! mask, ran two `gemm` calls of `1 x t x 64` per sentence and head (a call's set-up costs more
+//! than its few thousand multiply-adds), and returned `[batch, heads, q, d_head]`, which the
+//! caller copied again to merge the heads.
+
+use burn::tensor::{Bool, DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// The most queries per sentence this kernel takes (a decoding step has one per beam); longer
+/// query blocks (teacher forcing, the encoder) go to Flex's tiled kernel.
+pub const MAX_DECODE_QUERIES: usize = 16;
+
+/// `softmax(q k^T / sqrt(d_head)) v` with masked keys left out, as `[batch, len_q, heads *
+/// d_head]`: `q` `[batch, heads, len_q, d_head]`, `k`/`v` `[batch, heads, len_k, d_head]` (any
+/// strides, the last one 1), `mask` broadcasting to `[batch, heads, len_q, len_k]` (true = may not
+/// be attended to). A query whose keys are all masked gets a zero context, as in Flex. `None`
+/// off the host CPU, under autodiff, for other dtypes or layouts, or for more than
+/// [`MAX_DECODE_QUERIES`] queries; the caller then takes Burn's attention.
+pub fn attention_merged(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    mask: Option<&Tensor<4, Bool>>,
+) -> Option<Tensor<3>> {
+    use burn::backend::Flex;
+    let device = q.device();
+    let [batch, heads, len_q, d_head] = q.dims();
+    let len_k = k.dims()[2];
+    let f32s = [q, k, v].iter().all(|t| t.dtype() == DType::F32);
+    if device.is_autodiff()
+        || !crate::host::is_host_cpu(&device)
+        || !f32s
+        || len_q > MAX_DECODE_QUERIES
+    {
+        return None;
+    }
+    assert_eq!(
+        k.dims(),
+        [batch, heads, len_k, d_head],
+        "attention: key shape"
+    );
+    assert_eq!(
+        v.dims(),
+        [batch, heads, len_k, d_head],
+        "attention: value shape"
+    );
+    let view = |t: &Tensor<4>| -> Option<View> {
+        let t = t.clone().try_into_primitive::<Flex>().ok()?;
+        let layout = t.layout();
+        let s = layout.strides();
+        let strides = [s[0], s[1], s[2], s[3]].map(|s| usize::try_from(s).ok());
+        let [Some(s0), Some(s1), Some(s2), Some(1)] = strides else {
+            return None; // negative strides or a strided head dimension: Flex copes
+        };
+        Some(View {
+            offset: layout.start_offset(),
+            strides: [s0, s1, s2],
+            tensor: t,
+        })
+    };
+    let (qv, kv, vv) = (view(q)?, view(k)?, view(v)?);
+    let mask = mask.map(|m| MaskRows::new(m, [batch, heads, len_q, len_k]));
+    let (qs, ks, vs) = (
+        qv.tensor.storage::<f32>(),
+        kv.tensor.storage::<f32>(),
+        vv.tensor.storage::<f32>(),
+    );
+    let scale = (d_head as f32).sqrt().recip();
+    let row = len_q * heads * d_head;
+    let mut out = vec![0f32; batch * row];
+    // A task per block of sentences: one sentence is a few thousand multiply-adds.
+    let per_task = (4096 / (heads * len_q * len_k.max(1) * d_head).max(1)).clamp(1, 64);
+    out.par_chunks_mut(row * per_task)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let mut scores = vec![0f32; len_k];
+            // Compiled for AVX-512 or AVX2 where the CPU has them (the build targets SSE2).
+            nmt_core::rows::with_simd(
+                #[inline(always)]
+                || {
+                    for (i, out) in out.chunks_mut(row).enumerate() {
+                        let b = block * per_task + i;
+                        for h in 0..heads {
+                            let key = |j: usize| &ks[kv.at(b, h, j)..][..d_head];
+                            let value = |j: usize| &vs[vv.at(b, h, j)..][..d_head];
+                            for t in 0..len_q {
+                                let query = &qs[qv.at(b, h, t)..][..d_head];
+                                let masked = mask.as_ref().map(|m| m.row(b, h, t));
+                                let context = &mut out[(t * heads + h) * d_head..][..d_head];
+                                attend_one(query, key, value, masked, scale, &mut scores, context);
+                            }
+                        }
+                    }
+                },
+            )
+        });
+    Some(Tensor::from_data(
+        TensorData::new(out, [batch, len_q, heads * d_head]),
+        &device,
+    ))
+}
+
+/// One query: `context = softmax(scale * query . key_j) . value_j` over the unmasked `j`.
+#[inline(always)]
+fn attend_one<'a>(
+    query: &[f32],
+    key: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    masked: Option<&[bool]>,
+    scale: f32,
+    scores: &mut [f32],
+    context: &mut [f32],
+) {
+    let mut max = f32::NEG_INFINITY;
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = if masked.is_some_and(|m| m[j]) {
+            f32::NEG_INFINITY
+        } else {
+            dot(query, key(j)) * scale
+        };
+        max = max.max(*s);
+    }
+    context.fill(0.0);
+    if max == f32::NEG_INFINITY {
+        return; // every key masked (or none at all): a zero context, as Flex gives
+    }
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        // Masked keys (-inf) weigh exactly 0; `exp_nonpositive` would floor them at exp(-87).
+        *s = if *s == f32::NEG_INFINITY {
+            0.0
+        } else {
+            nmt_core::rows::exp_nonpositive(*s - max)
+        };
+        sum += *s;
+    }
+    let inv = sum.recip();
+    for (j, &s) in scores.iter().enumerate() {
+        if s != 0.0 {
+            let p = s * inv;
+            for (c, &x) in context.iter_mut().zip(value(j)) {
+                *c += p * x;
+            }
+        }
+    }
+}
+
+/// A dot product with 16 independent partial sums, so that the compiler vectorises it (a single
+/// running sum is a dependency chain it may not reorder).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a16.zip(b16) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A Flex tensor's buffer and where its `[batch, head, position]` rows start.
+struct View {
+    tensor: burn::backend::flex::FlexTensor,
+    offset: usize,
+    strides: [usize; 3],
+}
+
+impl View {
+    #[inline(always)]
+    fn at(&self, b: usize, h: usize, t: usize) -> usize {
+        self.offset + b * self.strides[0] + h * self.strides[1] + t * self.strides[2]
+    }
+}
+
+/// A boolean mask read to the host once, indexed with broadcasting over its size-1 dimensions.
+struct MaskRows {
+    flags: Vec<bool>,
+    dims: [usize; 4],
+}
+
+impl MaskRows {
+    fn new(mask: &Tensor<4, Bool>, target: [usize; 4]) -> Self {
+        let dims = mask.dims();
+        for (d, t) in dims.iter().zip(target) {
+            assert!(
+                *d == t || *d == 1,
+                "attention: mask {dims:?} against {target:?}"
+            );
+        }
+        assert_eq!(dims[3], target[3], "attention: mask keys");
+        Self {
+            flags: mask.clone().into_data().iter::<bool>().collect(),
+            dims,
+        }
+    }
+
+    /// The key flags of query `t` of head `h` of sentence `b`.
+    #[inline(always)]
+    fn row(&self, b: usize, h: usize, t: usize) -> &[bool] {
+        let [db, dh, dt, dk] = self.dims;
+        let pick = |i: usize, d: usize| if d == 1 { 0 } else { i };
+        let at = ((pick(b, db) * dh + pick(h, dh)) * dt + pick(t, dt)) * dk;
+        &self.flags[at..at + dk]
+    }
+}
