@@ -275,8 +275,10 @@ fn append_position(cached: Tensor<4>, new: Tensor<4>, rows: Option<&[usize]>) ->
                 &new[i * new_row..][..new_row],
             );
             let fill = |dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]| {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    d.write(s);
+                assert_eq!(dst.len(), src.len());
+                // SAFETY: equal lengths, and `dst` (the new buffer) cannot overlap `src`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len())
                 }
             };
             for h in 0..heads {

@@ -72,8 +72,9 @@ pub fn attention_merged(
     let scale = (d_head as f32).sqrt().recip();
     let row = len_q * heads * d_head;
     let mut out = vec![0f32; batch * row];
-    // A task per block of sentences: one sentence is a few thousand multiply-adds.
-    let per_task = (4096 / (heads * len_q * len_k.max(1) * d_head).max(1)).clamp(1, 64);
+    // A task per block of sentences of about 64k multiply-adds: one sentence is a few thousand,
+    // less than what handing a task to a thread costs.
+    let per_task = (65536 / (heads * len_q * len_k.max(1) * d_head).max(1)).clamp(1, 256);
     out.par_chunks_mut(row * per_task)
         .enumerate()
         .for_each(|(block, out)| {
