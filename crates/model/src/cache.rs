@@ -67,9 +67,12 @@ impl DecoderCache {
         let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
             && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
         let memory_index = (!memory_kept).then(|| index_of(&memory_rows));
-        let pick_memory = |t: Tensor<4>| match &memory_index {
-            Some(index) => t.select(0, index.clone()),
-            None => t,
+        let pick_memory = |t: Tensor<4>| {
+            if memory_kept {
+                t
+            } else {
+                crate::host::select_rows(t, &memory_rows)
+            }
         };
         Self {
             layers: self

@@ -36,6 +36,50 @@ pub fn contiguous<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     Tensor::from_data(t.into_data(), &device)
 }
 
+/// `t`'s rows `rows` (along its first dimension), in that order. On the host CPU one parallel
+/// copy of whole rows; Flex's `select` zero-filled its output and gathered on one thread, and
+/// greedy decoding gathers the encoder memory's keys and values whenever a sentence finishes
+/// (5% of its wall time, while the other thread waited). Elsewhere Burn's `select`.
+pub fn select_rows<const D: usize>(t: Tensor<D>, rows: &[usize]) -> Tensor<D> {
+    use rayon::prelude::*;
+    let device = t.device();
+    let dims = t.dims();
+    let row: usize = dims[1..].iter().product();
+    if !is_host_cpu(&device) || device.is_autodiff() || t.dtype() != DType::F32 || row == 0 {
+        return t.select(0, crate::cache::row_index(rows, &device));
+    }
+    assert!(
+        rows.iter().all(|&r| r < dims[0]),
+        "select_rows: a row out of 0..{}",
+        dims[0]
+    );
+    // Read where it lies (into_data would copy it first); a strided view is laid out once.
+    let Ok(flex) = t.clone().try_into_primitive::<burn::backend::Flex>() else {
+        return t.select(0, crate::cache::row_index(rows, &device)); // NdArray
+    };
+    let flex = if flex.is_contiguous() {
+        flex
+    } else {
+        flex.to_contiguous()
+    };
+    let src = &flex.storage::<f32>()[flex.layout().start_offset()..];
+    let len = rows.len() * row;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(row)
+        .zip(rows)
+        .for_each(|(dst, &r)| {
+            let src = &src[r * row..][..row];
+            // SAFETY: `dst` and `src` are `row` long, and `dst` is in the new buffer.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), row) }
+        });
+    // SAFETY: the chunks cover all `len` elements and each was written above.
+    unsafe { out.set_len(len) };
+    let mut shape = dims;
+    shape[0] = rows.len();
+    Tensor::from_data(TensorData::new(out, shape), &device)
+}
+
 /// `x W + b` for `x` `[rows, d_in]`, `W` `[d_in, d_out]`, on the Flex backend off the autodiff
 /// graph, all f32; `None` anywhere else (the caller then takes Burn's `linear`). The output
 /// buffer starts as copies of the bias and gemm adds the product into it, where Burn's `linear`
@@ -87,8 +131,7 @@ pub fn linear_rows(
     let (x_rs, x_cs) = strides2(x.layout());
     let (w_rs, w_cs) = strides2(w.layout());
     let (xs, ws) = (x.storage::<f32>(), w.storage::<f32>());
-    // Flex's own threshold for a parallel product (192^3 multiply-adds).
-    let parallelism = if rows * d_in * d_out >= 192 * 192 * 192 {
+    let parallelism = if rows * d_in * d_out >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -125,6 +168,12 @@ pub fn linear_rows(
         &device,
     ))
 }
+
+/// The smallest product (multiply-adds) that `linear_rows` splits across threads: 64^3, where
+/// Flex's own threshold is 192^3. Greedy decoding's batches shrink as sentences finish, and
+/// below 192^3 (about 110 rows of a 256 x 256 projection) their last steps ran every
+/// projection on one thread while the other waited (a fifth of greedy decoding's wall time).
+const PARALLEL_MACS: usize = 64 * 64 * 64;
 
 fn dims2(layout: &burn::backend::flex::Layout) -> [usize; 2] {
     let shape = layout.shape();
