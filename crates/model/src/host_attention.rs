@@ -18,8 +18,8 @@ pub const MAX_DECODE_QUERIES: usize = 16;
 /// d_head]`: `q` `[batch, heads, len_q, d_head]`, `k`/`v` `[batch, heads, len_k, d_head]` (any
 /// strides, the last one 1), `mask` broadcasting to `[batch, heads, len_q, len_k]` (true = may not
 /// be attended to). A query whose keys are all masked gets a zero context, as in Flex. `None`
-/// off the host CPU, under autodiff, for other dtypes or layouts, or for more than
-/// [`MAX_DECODE_QUERIES`] queries; the caller then takes Burn's attention.
+/// off the host CPU, under autodiff, for other dtypes or layouts, for more than
+/// [`MAX_DECODE_QUERIES`] queries or none; the caller then takes Burn's attention.
 pub fn attention_merged(
     q: &Tensor<4>,
     k: &Tensor<4>,
@@ -35,6 +35,7 @@ pub fn attention_merged(
         || !crate::host::is_host_cpu(&device)
         || !f32s
         || len_q > MAX_DECODE_QUERIES
+        || len_q * heads * d_head == 0
     {
         return None;
     }

@@ -135,11 +135,22 @@ fn a_query_with_every_key_masked_gets_a_zero_context() {
 }
 
 #[test]
-fn stands_aside_under_autodiff_and_for_long_query_blocks() {
+fn stands_aside_under_autodiff_and_for_long_or_empty_query_blocks() {
     let device = Device::flex();
     let long = Tensor::<4>::zeros([1, 1, nmt_model::MAX_DECODE_QUERIES + 1, 4], &device);
     let kv = Tensor::<4>::zeros([1, 1, 3, 4], &device);
     assert!(attention_merged(&long, &kv, &kv, None).is_none());
+    // No queries: nothing to split into tasks.
+    let empty = Tensor::<4>::zeros([2, 1, 0, 4], &device);
+    assert!(
+        attention_merged(
+            &empty,
+            &kv.clone().expand([2, 1, 3, 4]),
+            &kv.clone().expand([2, 1, 3, 4]),
+            None
+        )
+        .is_none()
+    );
     let device = Device::flex().autodiff();
     let (q, kv) = (
         Tensor::<4>::zeros([1, 1, 1, 4], &device),
