@@ -110,8 +110,10 @@ pub fn linear_rows(
         d_in, w_in,
         "linear: input width {d_in} against weight rows {w_in}"
     );
-    if d_in == 0 {
-        return None; // gemm would write nothing into the unzeroed buffer; Burn's linear copes.
+    if d_in == 0 || d_out == 0 {
+        // gemm would write nothing into the unzeroed buffer, and the bias fill cannot split an
+        // empty row; Burn's linear copes.
+        return None;
     }
     // Not zeroed: every element is written once, by the bias rows below or by gemm (which then
     // does not read it); at beam 5 the zeroing of the logits alone was 5% of decoding.

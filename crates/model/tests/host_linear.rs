@@ -1,6 +1,6 @@
 //! `nmt_model::linear_rows` (the CPU's linear layer with the bias fused into the product) against
 //! Burn's `linear`: with and without a bias, a transposed weight (the tied output layer) and a
-//! strided input, and `None` where it does not apply (under autodiff, an empty inner dimension).
+//! strided input, and `None` where it does not apply (under autodiff, an empty inner or output dimension).
 
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -57,12 +57,19 @@ fn host_linear_equals_burns_linear() {
 }
 
 #[test]
-fn host_linear_stands_aside_for_an_empty_inner_dimension() {
+fn host_linear_stands_aside_for_an_empty_dimension() {
     // Its output buffer is not zeroed and gemm would write nothing into it.
     let device = Device::flex();
     let x = Tensor::<2>::zeros([3, 0], &device);
     let w = Tensor::<2>::zeros([0, 4], &device);
     assert!(linear_rows(&x, &w, None).is_none());
+    // No outputs: the bias fill would split rows of length 0.
+    let (x, w, b) = (
+        Tensor::<2>::zeros([3, 2], &device),
+        Tensor::<2>::zeros([2, 0], &device),
+        Tensor::<1>::zeros([0], &device),
+    );
+    assert!(linear_rows(&x, &w, Some(&b)).is_none());
 }
 
 #[test]
