@@ -1,6 +1,7 @@
 //! `nmt_model::linear_rows` (the CPU's linear layer with the bias fused into the product) against
 //! Burn's `linear`: with and without a bias, a transposed weight (the tied output layer) and a
-//! strided input, and `None` where it does not apply (under autodiff, an empty inner or output dimension).
+//! strided input, and `None` where it does not apply (under autodiff, an empty inner or output
+//! dimension).
 
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Distribution, Tensor};
