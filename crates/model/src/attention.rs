@@ -274,20 +274,10 @@ fn append_position(cached: Tensor<4>, new: Tensor<4>, rows: Option<&[usize]>) ->
                 &old[src * old_row..][..old_row],
                 &new[i * new_row..][..new_row],
             );
-            let fill = |dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]| {
-                assert_eq!(dst.len(), src.len());
-                // SAFETY: equal lengths, and `dst` (the new buffer) cannot overlap `src`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len())
-                }
-            };
             for h in 0..heads {
                 let head = &mut out[h * (t + 1) * d_head..][..(t + 1) * d_head];
-                fill(
-                    &mut head[..t * d_head],
-                    &old[h * t * d_head..][..t * d_head],
-                );
-                fill(&mut head[t * d_head..], &new[h * d_head..][..d_head]);
+                head[..t * d_head].write_copy_of_slice(&old[h * t * d_head..][..t * d_head]);
+                head[t * d_head..].write_copy_of_slice(&new[h * d_head..][..d_head]);
             }
         });
     // SAFETY: the chunks cover all `m * out_row` elements and each was written above.

@@ -69,9 +69,7 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, rows: &[usize]) -> Tensor<D> {
         .par_chunks_mut(row)
         .zip(rows)
         .for_each(|(dst, &r)| {
-            let src = &src[r * row..][..row];
-            // SAFETY: `dst` and `src` are `row` long, and `dst` is in the new buffer.
-            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), row) }
+            dst.write_copy_of_slice(&src[r * row..][..row]);
         });
     // SAFETY: the chunks cover all `len` elements and each was written above.
     unsafe { out.set_len(len) };
@@ -125,9 +123,7 @@ pub fn linear_rows(
         out.spare_capacity_mut()[..rows * d_out]
             .par_chunks_mut(d_out)
             .for_each(|row| {
-                for (dst, &v) in row.iter_mut().zip(b) {
-                    dst.write(v);
-                }
+                row.write_copy_of_slice(b);
             });
     }
     let (x_rs, x_cs) = strides2(x.layout());

@@ -106,7 +106,8 @@ pub fn attention_merged(
     ))
 }
 
-/// One query: `context = softmax(scale * query . key_j) . value_j` over the unmasked `j`.
+/// One query: `context = softmax(scale * query . key_j) . value_j` over the unmasked `j`, added
+/// into `context`, which the caller hands over zeroed (the output buffer is allocated zeroed).
 #[inline(always)]
 fn attend_one<'a>(
     query: &[f32],
@@ -126,7 +127,6 @@ fn attend_one<'a>(
         };
         max = max.max(*s);
     }
-    context.fill(0.0);
     if max == f32::NEG_INFINITY {
         return; // every key masked (or none at all): a zero context, as Flex gives
     }
