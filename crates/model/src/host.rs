@@ -3,6 +3,8 @@
 //! buffer beats several tensor ops there (the dropout mask, the loss, Adam, the decoding cache
 //! and token choice).
 
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// Whether `device` computes on this machine's CPU (Flex, NdArray), where host-side kernels
@@ -11,6 +13,17 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 pub fn is_host_cpu(device: &Device) -> bool {
     let name = format!("{device:?}");
     name.contains("Flex") || name.contains("NdArray")
+}
+
+/// `t`'s Flex primitive, read in place, when it is an f32 tensor of Flex off the autodiff graph;
+/// `None` for any other backend (NdArray included), under autodiff, or for another dtype. What
+/// the host kernels here and in `host_attention.rs` read.
+pub(crate) fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let device = t.device();
+    if device.is_autodiff() || !is_host_cpu(&device) || t.dtype() != DType::F32 {
+        return None;
+    }
+    t.clone().try_into_primitive::<Flex>().ok()
 }
 
 /// Reads a float tensor to the host as an f32 buffer to work in: on the CPU backend a tensor
@@ -45,18 +58,16 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, rows: &[usize]) -> Tensor<D> {
     let device = t.device();
     let dims = t.dims();
     let row: usize = dims[1..].iter().product();
-    if !is_host_cpu(&device) || device.is_autodiff() || t.dtype() != DType::F32 || row == 0 {
-        return t.select(0, crate::cache::row_index(rows, &device));
-    }
+    // Read where it lies (into_data would copy it first); a strided view is laid out once.
+    let flex = match flex_f32(&t) {
+        Some(flex) if row > 0 => flex,
+        _ => return t.select(0, crate::cache::row_index(rows, &device)),
+    };
     assert!(
         rows.iter().all(|&r| r < dims[0]),
         "select_rows: a row out of 0..{}",
         dims[0]
     );
-    // Read where it lies (into_data would copy it first); a strided view is laid out once.
-    let Ok(flex) = t.clone().try_into_primitive::<burn::backend::Flex>() else {
-        return t.select(0, crate::cache::row_index(rows, &device)); // NdArray
-    };
     let flex = if flex.is_contiguous() {
         flex
     } else {
@@ -89,18 +100,10 @@ pub fn linear_rows(
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
 ) -> Option<Tensor<2>> {
-    use burn::backend::Flex;
     let device = x.device();
-    let f32s = x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.is_none_or(|b| b.dtype() == DType::F32);
-    if device.is_autodiff() || !is_host_cpu(&device) || !f32s {
-        return None;
-    }
-    let x = x.clone().try_into_primitive::<Flex>().ok()?;
-    let w = weight.clone().try_into_primitive::<Flex>().ok()?;
+    let (x, w) = (flex_f32(x)?, flex_f32(weight)?);
     let b = match bias {
-        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?.to_contiguous()),
+        Some(b) => Some(flex_f32(b)?.to_contiguous()),
         None => None,
     };
     let ([rows, d_in], [w_in, d_out]) = (dims2(x.layout()), dims2(w.layout()));

@@ -7,7 +7,7 @@
 //! than its few thousand multiply-adds), and returned `[batch, heads, q, d_head]`, which the
 //! caller copied again to merge the heads.
 
-use burn::tensor::{Bool, DType, Tensor, TensorData};
+use burn::tensor::{Bool, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// The most queries per sentence this kernel takes (a decoding step has one per beam); longer
@@ -26,31 +26,14 @@ pub fn attention_merged(
     v: &Tensor<4>,
     mask: Option<&Tensor<4, Bool>>,
 ) -> Option<Tensor<3>> {
-    use burn::backend::Flex;
     let device = q.device();
     let [batch, heads, len_q, d_head] = q.dims();
     let len_k = k.dims()[2];
-    let f32s = [q, k, v].iter().all(|t| t.dtype() == DType::F32);
-    if device.is_autodiff()
-        || !crate::host::is_host_cpu(&device)
-        || !f32s
-        || len_q > MAX_DECODE_QUERIES
-        || len_q * heads * d_head == 0
-    {
+    if len_q > MAX_DECODE_QUERIES || len_q * heads * d_head == 0 {
         return None;
     }
-    assert_eq!(
-        k.dims(),
-        [batch, heads, len_k, d_head],
-        "attention: key shape"
-    );
-    assert_eq!(
-        v.dims(),
-        [batch, heads, len_k, d_head],
-        "attention: value shape"
-    );
     let view = |t: &Tensor<4>| -> Option<View> {
-        let t = t.clone().try_into_primitive::<Flex>().ok()?;
+        let t = crate::host::flex_f32(t)?; // Flex, f32, off the autodiff graph
         let layout = t.layout();
         let s = layout.strides();
         let strides = [s[0], s[1], s[2], s[3]].map(|s| usize::try_from(s).ok());
@@ -64,6 +47,16 @@ pub fn attention_merged(
         })
     };
     let (qv, kv, vv) = (view(q)?, view(k)?, view(v)?);
+    assert_eq!(
+        k.dims(),
+        [batch, heads, len_k, d_head],
+        "attention: key shape"
+    );
+    assert_eq!(
+        v.dims(),
+        [batch, heads, len_k, d_head],
+        "attention: value shape"
+    );
     let mask = mask.map(|m| MaskRows::new(m, [batch, heads, len_q, len_k]));
     let (qs, ks, vs) = (
         qv.tensor.storage::<f32>(),
