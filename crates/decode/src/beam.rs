@@ -16,12 +16,18 @@
 //! - any other candidate continues, until `beam` continuations are found.
 //!
 //! A sentence is done at its length limit (where `</s>` is forced, so its live hypotheses are
-//! finalized with their real `</s>` log-probability), or when it holds `beam` finished
-//! hypotheses and its best live hypothesis, scored as if it ended at its current length, does
-//! not beat the worst of them. With `lenpen = 0` and no coverage penalty that test is exact
-//! (log-probabilities only fall); otherwise it is the usual heuristic (Hugging Face's
-//! `early_stopping=False`), since a strict bound would keep nearly every sentence running to
-//! its length limit.
+//! finalized with their real `</s>` log-probability), or when its best live hypothesis, scored
+//! as if it ended at its current length, does not beat the worst of the finished hypotheses it
+//! must return:
+//! - with `lenpen = 0` and no coverage penalty, the `nbest` best finished ones. The test is
+//!   exact there: a score is then a log-probability, which only falls as a hypothesis grows, so
+//!   nothing the search could still finish would enter the `nbest` returned (CTranslate2 stops
+//!   the same way, when its top beam finishes). At beam 5 and `nbest = 1` a sentence no longer
+//!   runs on until it holds 5 finished hypotheses that only the returned one is read from;
+//! - otherwise the `beam` best finished ones: the usual heuristic (Hugging Face's
+//!   `early_stopping=False`), since a strict bound would keep nearly every sentence running to
+//!   its length limit.
+//!
 //! Done sentences leave the batch: their rows are dropped from the cache in the same gather
 //! that reorders the surviving rows by parent beam.
 //!
@@ -77,9 +83,9 @@ impl Finished {
         }
     }
 
-    /// The score to beat once the list is full.
-    fn worst_if_full(&self, beam: usize) -> Option<f64> {
-        (self.0.len() >= beam).then(|| self.0[beam - 1].score)
+    /// The score of the `n`th best, once there are `n`: what a live hypothesis must beat.
+    fn nth_best(&self, n: usize) -> Option<f64> {
+        (self.0.len() >= n).then(|| self.0[n - 1].score)
     }
 }
 
@@ -158,6 +164,8 @@ pub(crate) fn search(
     let vocab = masks.vocab;
 
     let mut finished: Vec<Finished> = (0..n).map(|_| Finished::default()).collect();
+    // How many finished hypotheses the stopping test compares against (see the module doc).
+    let must_return = if scoring.only_falls() { nbest } else { beam };
     // Sentences still decoding, and their rows: rows[i * per + j] is slot j of alive[i].
     let mut alive: Vec<usize> = (0..n).collect();
     let start = Row {
@@ -269,7 +277,7 @@ pub(crate) fn search(
                 .iter()
                 .map(|(_, r)| scoring.score(f64::from(r.log_prob), r.tokens.len(), &r.coverage))
                 .max_by(f64::total_cmp);
-            let done = match (best_live, finished[s].worst_if_full(beam)) {
+            let done = match (best_live, finished[s].nth_best(must_return)) {
                 (None, _) => true,
                 (Some(best), Some(worst)) => best <= worst,
                 (Some(_), None) => false,

@@ -41,6 +41,12 @@ impl Scoring {
     pub fn score(&self, log_prob: f64, len: usize, coverage: &[f32]) -> f64 {
         log_prob / length_penalty(len, self.lenpen) + coverage_penalty(coverage, self.coverage)
     }
+
+    /// Whether a hypothesis's score can only fall as it grows: with no length or coverage
+    /// penalty it is its log-probability, and every token adds a log-probability <= 0.
+    pub fn only_falls(&self) -> bool {
+        self.lenpen == 0.0 && self.coverage == 0.0
+    }
 }
 
 /// `[n]` ids on `device`, in one upload.

@@ -191,6 +191,62 @@ fn pruned_beams_match_the_plain_reference_sentence_by_sentence() {
     );
 }
 
+/// With no length or coverage penalty a sentence stops once nothing live can beat the `nbest`
+/// best finished hypotheses, not the `beam` best (an exact bound there, as in CTranslate2): the
+/// hypotheses returned are still exactly the first `nbest` of the plain reference, which runs
+/// each sentence until `beam` are finished.
+#[test]
+fn stopping_at_nbest_finished_returns_the_same_best() {
+    let device = Device::flex();
+    let vocab = 20;
+    let mut beam_beats_greedy = 0;
+    for seed in [8, 9, 10, 11, 12, 13, 14, 15] {
+        let model = alternating_model(seed, vocab, &device);
+        let (src, max_lens) = mixed_batch(vocab);
+        let greedy_out = greedy(&model, &src, &max_lens, &device);
+        for (beam, nbest) in [(2, 1), (4, 1), (5, 1), (5, 2), (6, 3)] {
+            let out = beam_search(&model, &src, &max_lens, beam, 0.0, nbest, &device);
+            for (i, got) in out.iter().enumerate() {
+                let want = reference_beam(&model, &src[i], max_lens[i], beam, 0.0, &device);
+                let want = &want[..nbest.min(want.len())];
+                let what = format!("seed {seed} beam {beam} nbest {nbest} sentence {i}");
+                assert_same_list(got, want, &what);
+                beam_beats_greedy += usize::from(got[0].tokens != greedy_out[i].tokens);
+            }
+        }
+    }
+    assert!(
+        beam_beats_greedy >= 3,
+        "beam differed from greedy {beam_beats_greedy} times"
+    );
+}
+
+/// With a length penalty the stopping test is a heuristic, so it keeps comparing against the
+/// `beam` best finished hypotheses whatever `nbest` is: asking for fewer hypotheses never
+/// changes the best ones.
+#[test]
+fn with_a_length_penalty_nbest_does_not_change_the_search() {
+    let device = Device::flex();
+    let vocab = 20;
+    for seed in [8, 9, 10, 11, 12, 13, 14, 15] {
+        let model = alternating_model(seed, vocab, &device);
+        let (src, max_lens) = mixed_batch(vocab);
+        for (beam, lenpen) in [(4, 0.6), (5, 1.0), (5, 1.5)] {
+            let all = beam_search(&model, &src, &max_lens, beam, lenpen, beam, &device);
+            for nbest in [1, 2] {
+                let out = beam_search(&model, &src, &max_lens, beam, lenpen, nbest, &device);
+                for (i, (got, want)) in out.iter().zip(&all).enumerate() {
+                    let want = &want[..nbest.min(want.len())];
+                    let what = format!(
+                        "seed {seed} beam {beam} lenpen {lenpen} nbest {nbest} sentence {i}"
+                    );
+                    assert_same_list(got, want, &what);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn nbest_hypotheses_are_distinct_and_sorted() {
     let device = Device::flex();
