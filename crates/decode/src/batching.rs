@@ -95,6 +95,18 @@ pub fn translate_with_prefixes(
     cfg: &DecodeConfig,
     device: &Device,
 ) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
+    nmt_model::on_worker(device, || {
+        translate_batches(models, sources, prefixes, cfg, device)
+    })
+}
+
+fn translate_batches(
+    models: &[&Transformer],
+    sources: &[Vec<u32>],
+    prefixes: &[Vec<u32>],
+    cfg: &DecodeConfig,
+    device: &Device,
+) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
     crate::ensemble::check(models)?;
     assert!(
         prefixes.is_empty() || prefixes.len() == sources.len(),
