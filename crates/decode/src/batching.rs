@@ -96,7 +96,7 @@ pub fn translate_with_prefixes(
     device: &Device,
 ) -> Result<Vec<Vec<Hypothesis>>, DecodeError> {
     nmt_model::on_worker(device, || {
-        translate_batches(models, sources, prefixes, cfg, device)
+        nmt_model::with_packed_weights(|| translate_batches(models, sources, prefixes, cfg, device))
     })
 }
 

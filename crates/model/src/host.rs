@@ -146,7 +146,35 @@ pub fn linear_rows(
     let (x_rs, x_cs) = strides2(x.layout());
     let (w_rs, w_cs) = strides2(w.layout());
     let (xs, ws) = (x.storage::<f32>(), w.storage::<f32>());
-    let parallelism = if rows * d_in * d_out >= PARALLEL_MACS {
+    let parallel = rows * d_in * d_out >= PARALLEL_MACS;
+    // Inside a decoding call, the weight packed once (see `packed.rs`).
+    let packed = match (x_cs, usize::try_from(x_rs)) {
+        (1, Ok(x_rs)) => crate::packed::packed(&w).map(|p| (p, x_rs)),
+        _ => None,
+    };
+    if let Some((packed, x_rs)) = packed {
+        // SAFETY: `x` is `rows` rows of `d_in` values `x_rs` apart with unit column stride
+        // (its Flex layout), `packed` is this weight's `[d_in, d_out]`, and `out` has room for
+        // `rows x d_out` values, initialized by the bias fill when there is a bias.
+        unsafe {
+            crate::packed::product(
+                out.as_mut_ptr(),
+                xs.as_ptr().add(x.layout().start_offset()),
+                x_rs,
+                rows,
+                &packed,
+                b.is_some(),
+                parallel,
+            );
+            // SAFETY: every element was written, by the bias fill or by the product.
+            out.set_len(rows * d_out);
+        }
+        return Some(Tensor::from_data(
+            TensorData::new(out, [rows, d_out]),
+            &device,
+        ));
+    }
+    let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
