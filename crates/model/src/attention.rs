@@ -131,6 +131,35 @@ impl MultiHeadAttention {
         }
     }
 
+    /// [`Self::attend`] where query row `b` reads row `rows[b]` of `k`, `v` and `mask`: on the
+    /// CPU's decoding path in place, anywhere else after gathering those rows.
+    pub fn attend_rows(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        mask: Tensor<4, Bool>,
+        rows: &[usize],
+        need_weights: bool,
+    ) -> AttentionOutput {
+        if !need_weights && !q.device().is_autodiff() {
+            let ctx =
+                crate::host_attention::attention_merged_rows(&q, &k, &v, Some(&mask), Some(rows));
+            if let Some(ctx) = ctx {
+                return AttentionOutput {
+                    context: Precision::full(self.precision.project(&self.output, ctx)),
+                    weights: None,
+                };
+            }
+        }
+        let index = crate::cache::row_index(rows, &q.device());
+        let (k, v) = (
+            crate::host::select_rows(k, rows),
+            crate::host::select_rows(v, rows),
+        );
+        self.attend(q, k, v, Some(mask.select(0, index)), need_weights)
+    }
+
     /// Plain self- or cross-attention: queries from `x`, keys and values from `memory`.
     pub fn forward(
         &self,
@@ -319,18 +348,29 @@ impl CrossAttention {
     /// d_model]`: the `group` rows of one memory row (a sentence's beams) attend to it as
     /// `group` query positions of one attention, so the memory is neither repeated nor
     /// gathered per beam.
+    ///
+    /// `memory_rows` (host CPU only): group `g` reads row `memory_rows[g]` of `k`, `v` and
+    /// `mask` (see [`crate::DecoderCache::memory_rows`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_cached(
         &self,
         x: Tensor<3>,
         k: Tensor<4>,
         v: Tensor<4>,
         mask: Tensor<4, Bool>,
+        memory_rows: Option<&[usize]>,
         group: usize,
         need_weights: bool,
     ) -> AttentionOutput {
         let q = self.attention.split_heads(x, &self.attention.query);
+        let attend = |q: Tensor<4>| match memory_rows {
+            None => self.attention.attend(q, k, v, Some(mask), need_weights),
+            Some(rows) => self
+                .attention
+                .attend_rows(q, k, v, mask, rows, need_weights),
+        };
         if group == 1 {
-            return self.attention.attend(q, k, v, Some(mask), need_weights);
+            return attend(q);
         }
         let [rows, heads, _, d_head] = q.dims();
         let memory_rows = rows / group;
@@ -338,7 +378,7 @@ impl CrossAttention {
         let q = q
             .reshape([memory_rows, group, heads, d_head])
             .swap_dims(1, 2);
-        let out = self.attention.attend(q, k, v, Some(mask), need_weights);
+        let out = attend(q);
         let d_model = out.context.dims()[2];
         AttentionOutput {
             // [memory rows, group, d_model] -> [rows, 1, d_model]

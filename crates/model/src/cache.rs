@@ -29,12 +29,23 @@ pub struct DecoderCache {
     /// to the same encoder memory, so it is stored (and reordered) once per sentence, not once
     /// per beam.
     pub group: usize,
+    /// On the host CPU, the memory row each group of decoder rows reads once sentences have
+    /// left the batch (`None`: group `g` reads memory row `g`). The memory's keys, values and
+    /// mask then stay as laid out at the start, and the decoding-step attention reads them
+    /// through this map ([`crate::attention_merged_rows`]): gathering them instead copied every
+    /// layer's memory at each step where a sentence finished. Elsewhere always `None` (the
+    /// memory is gathered).
+    pub memory_rows: Option<Vec<usize>>,
 }
 
 impl DecoderCache {
     /// Decoder rows.
     pub fn batch_size(&self) -> usize {
-        self.memory_mask.dims()[0] * self.group
+        let groups = match &self.memory_rows {
+            Some(rows) => rows.len(),
+            None => self.memory_mask.dims()[0],
+        };
+        groups * self.group
     }
 
     /// Keeps the rows `rows`, in that order. One gather covers all three things beam search
@@ -62,11 +73,22 @@ impl DecoderCache {
             "a group mixes sentences"
         );
         // On the host CPU the self-attention rows are reordered by the next step's append
-        // (no index); elsewhere by a `select` now.
-        let rows_index = (!crate::host::is_host_cpu(&device)).then(|| index_of(rows));
+        // (no index), and the memory is read through `memory_rows`; elsewhere both are
+        // gathered by a `select` now.
+        let host = crate::host::is_host_cpu(&device);
+        let rows_index = (!host).then(|| index_of(rows));
+        let memory_rows: Vec<usize> = match &self.memory_rows {
+            Some(earlier) => memory_rows.iter().map(|&m| earlier[m]).collect(),
+            None => memory_rows,
+        };
         let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
             && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
-        let memory_index = (!memory_kept).then(|| index_of(&memory_rows));
+        let (memory_index, mapped) = match (memory_kept, host) {
+            (true, _) => (None, None),
+            (false, true) => (None, Some(memory_rows.clone())),
+            (false, false) => (Some(index_of(&memory_rows)), None),
+        };
+        let memory_kept = memory_index.is_none();
         let pick_memory = |t: Tensor<4>| {
             if memory_kept {
                 t
@@ -114,6 +136,7 @@ impl DecoderCache {
             },
             position: self.position,
             group,
+            memory_rows: mapped,
         }
     }
 }

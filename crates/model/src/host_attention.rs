@@ -26,9 +26,24 @@ pub fn attention_merged(
     v: &Tensor<4>,
     mask: Option<&Tensor<4, Bool>>,
 ) -> Option<Tensor<3>> {
+    attention_merged_rows(q, k, v, mask, None)
+}
+
+/// [`attention_merged`] where query row `b` reads row `kv_rows[b]` of `k`, `v` and the mask's
+/// batch dimension (when it is not 1): the decoding cache's encoder memory stays where it was
+/// laid out when sentences leave the batch, instead of being gathered again (a copy of every
+/// layer's memory keys and values at each step where a sentence finished). `None` (and
+/// `kv_rows`) as for [`attention_merged`].
+pub fn attention_merged_rows(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    mask: Option<&Tensor<4, Bool>>,
+    kv_rows: Option<&[usize]>,
+) -> Option<Tensor<3>> {
     let device = q.device();
     let [batch, heads, len_q, d_head] = q.dims();
-    let len_k = k.dims()[2];
+    let [kv_batch, _, len_k, _] = k.dims();
     if len_q > MAX_DECODE_QUERIES || len_q * heads * d_head == 0 {
         return None;
     }
@@ -49,15 +64,22 @@ pub fn attention_merged(
     let (qv, kv, vv) = (view(q)?, view(k)?, view(v)?);
     assert_eq!(
         k.dims(),
-        [batch, heads, len_k, d_head],
+        [kv_batch, heads, len_k, d_head],
         "attention: key shape"
     );
     assert_eq!(
         v.dims(),
-        [batch, heads, len_k, d_head],
+        [kv_batch, heads, len_k, d_head],
         "attention: value shape"
     );
-    let mask = mask.map(|m| MaskRows::new(m, [batch, heads, len_q, len_k]));
+    match kv_rows {
+        Some(rows) => assert!(
+            rows.len() == batch && rows.iter().all(|&r| r < kv_batch),
+            "attention: key rows for {batch} queries within 0..{kv_batch}"
+        ),
+        None => assert_eq!(kv_batch, batch, "attention: key batch"),
+    }
+    let mask = mask.map(|m| MaskRows::new(m, [kv_batch, heads, len_q, len_k]));
     let (qs, ks, vs) = (
         qv.tensor.storage::<f32>(),
         kv.tensor.storage::<f32>(),
@@ -79,12 +101,13 @@ pub fn attention_merged(
                 || {
                     for (i, out) in out.chunks_mut(row).enumerate() {
                         let b = block * per_task + i;
+                        let bk = kv_rows.map_or(b, |rows| rows[b]);
                         for h in 0..heads {
-                            let key = |j: usize| &ks[kv.at(b, h, j)..][..d_head];
-                            let value = |j: usize| &vs[vv.at(b, h, j)..][..d_head];
+                            let key = |j: usize| &ks[kv.at(bk, h, j)..][..d_head];
+                            let value = |j: usize| &vs[vv.at(bk, h, j)..][..d_head];
                             for t in 0..len_q {
                                 let query = &qs[qv.at(b, h, t)..][..d_head];
-                                let masked = mask.as_ref().map(|m| m.row(b, h, t));
+                                let masked = mask.as_ref().map(|m| m.row(bk, h, t));
                                 let context = &mut out[(t * heads + h) * d_head..][..d_head];
                                 attend_one(query, key, value, masked, scale, &mut scores, context);
                             }

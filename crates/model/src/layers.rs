@@ -188,6 +188,7 @@ impl DecoderLayer {
         x: Tensor<3>,
         kv: &mut LayerKv,
         memory_mask: Tensor<4, Bool>,
+        memory_rows: Option<&[usize]>,
         group: usize,
         need_weights: bool,
     ) -> (Tensor<3>, DecoderLayerWeights) {
@@ -203,6 +204,7 @@ impl DecoderLayer {
             kv.cross_k.clone(),
             kv.cross_v.clone(),
             memory_mask,
+            memory_rows,
             group,
             need_weights,
         );

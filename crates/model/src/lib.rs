@@ -36,7 +36,7 @@ pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
 pub use fused::{layer_norm, layer_norm_backward, softmax_backward, softmax_last};
 pub use host::{host_f32, is_host_cpu, linear_rows, on_worker, select_rows};
-pub use host_attention::{MAX_DECODE_QUERIES, attention_merged};
+pub use host_attention::{MAX_DECODE_QUERIES, attention_merged, attention_merged_rows};
 pub use layers::{Decoder, DecoderLayer, Encoder, EncoderLayer, FeedForward};
 pub use model::{AttentionTrace, StepAttention, Transformer};
 pub use packed::with_packed_weights;

@@ -218,6 +218,7 @@ impl Transformer {
             memory_mask: key_padding_mask(src_pad),
             position: 0,
             group: 1,
+            memory_rows: None,
         }
     }
 
@@ -233,8 +234,14 @@ impl Transformer {
         let mut x = self.embed_target(tokens.reshape([batch, 1]), cache.position);
         let mut attention = StepAttention::default();
         for (layer, kv) in self.decoder.layers.iter().zip(cache.layers.iter_mut()) {
-            let (y, (s, c)) =
-                layer.forward_step(x, kv, cache.memory_mask.clone(), cache.group, need_weights);
+            let (y, (s, c)) = layer.forward_step(
+                x,
+                kv,
+                cache.memory_mask.clone(),
+                cache.memory_rows.as_deref(),
+                cache.group,
+                need_weights,
+            );
             x = y;
             attention.decoder_self.extend(s);
             attention.cross.extend(c);

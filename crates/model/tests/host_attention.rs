@@ -1,11 +1,12 @@
 //! `nmt_model::attention_merged` (the decoding-step attention on the CPU) against attention
 //! composed from Burn's own ops: one query and a block of queries (a sentence's beams), strided
-//! queries, key-padding and per-query masks, a query with every key masked, and `None` where it
-//! does not apply.
+//! queries, key-padding and per-query masks, a query with every key masked, keys read through a
+//! row map (`attention_merged_rows`), and `None` where it does not apply.
 
+use burn::tensor::Int;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
-use nmt_model::{attention_merged, seeded};
+use nmt_model::{attention_merged, attention_merged_rows, seeded};
 
 /// `softmax(q k^T / sqrt(d) masked) v`, heads merged: `[batch, len_q, heads * d]`.
 fn composed(
@@ -157,4 +158,34 @@ fn stands_aside_under_autodiff_and_for_long_or_empty_query_blocks() {
         Tensor::<4>::zeros([1, 1, 3, 4], &device),
     );
     assert!(attention_merged(&q, &kv, &kv, None).is_none());
+}
+
+#[test]
+fn keys_read_through_a_row_map_equal_keys_gathered_first() {
+    let device = Device::flex();
+    // 12 memory rows; 9 groups of 3 queries (a beam) read some of them, out of order and
+    // repeated, as the decoding cache does once sentences have left the batch.
+    let (kv_batch, heads, group, len_k, d) = (12, 4, 3, 7, 32);
+    let rows = [11, 0, 5, 5, 3, 9, 1, 10, 2];
+    let (q, k, v) = seeded(&device, 9, || {
+        (
+            random([rows.len(), heads, group, d], &device),
+            random([kv_batch, heads, len_k, d], &device),
+            random([kv_batch, heads, len_k, d], &device),
+        )
+    });
+    // Memory row m has m % 4 padded keys.
+    let flags = (0..kv_batch)
+        .flat_map(|m| (0..len_k).map(move |j| j >= len_k - m % 4))
+        .collect();
+    let mask = bools(flags, [kv_batch, 1, 1, len_k], &device);
+    let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
+    let gather4 = |t: &Tensor<4>| t.clone().select(0, index.clone());
+    let (k_rows, v_rows) = (gather4(&k), gather4(&v));
+    let mask_rows = mask.clone().select(0, index.clone());
+    let host = attention_merged_rows(&q, &k, &v, Some(&mask), Some(&rows)).expect("host path");
+    assert_close(host, composed(&q, &k_rows, &v_rows, Some(&mask_rows)));
+    let host = attention_merged_rows(&q, &k, &v, None, Some(&rows)).unwrap();
+    assert_close(host, composed(&q, &k_rows, &v_rows, None));
 }
