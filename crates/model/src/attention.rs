@@ -7,9 +7,11 @@ use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
 
+use crate::cache::SelfKv;
 use crate::dropout::Dropout;
 use crate::init::xavier_linear;
 use crate::precision::Precision;
+use crate::step_cache::StepKv;
 
 /// The score written into masked positions before the softmax. Finite on purpose: a row whose
 /// keys are all masked becomes uniform instead of NaN, and -1e4 stays finite in f16 too. Real
@@ -239,10 +241,14 @@ impl CausalSelfAttention {
     /// costs O(t), not O(t^2). No mask is needed: the cache holds only the past.
     /// `rows`: the cached rows to continue, in order (beam search's pending reordering, see
     /// `LayerKv::self_rows`); `None` keeps them as they are.
+    ///
+    /// On the host CPU, without weights to return, the cache is a [`StepKv`] (one block per
+    /// position, nothing copied per step); anywhere else, or once a step asks for weights, it
+    /// is laid out as tensors.
     pub fn forward_step(
         &self,
         x: Tensor<3>,
-        cached: &mut Option<(Tensor<4>, Tensor<4>)>,
+        cached: &mut Option<SelfKv>,
         rows: Option<Vec<usize>>,
         need_weights: bool,
     ) -> AttentionOutput {
@@ -250,14 +256,52 @@ impl CausalSelfAttention {
         let q = att.split_heads(x.clone(), &att.query);
         let k_new = att.split_heads(x.clone(), &att.key);
         let v_new = att.split_heads(x, &att.value);
-        let (k, v) = match cached.take() {
-            Some((k, v)) => (
+        let mut earlier = cached.take();
+        if !need_weights && !q.device().is_autodiff() {
+            let steps = match earlier.take() {
+                None => StepKv::start(&k_new, &v_new),
+                Some(SelfKv::Steps(mut steps)) => {
+                    if steps.append(&k_new, &v_new, rows.as_deref()) {
+                        Some(steps)
+                    } else {
+                        earlier = Some(SelfKv::Steps(steps));
+                        None
+                    }
+                }
+                tensors => {
+                    earlier = tensors;
+                    None
+                }
+            };
+            if let Some(steps) = steps {
+                if let Some(ctx) = steps.attend(&q) {
+                    *cached = Some(SelfKv::Steps(steps));
+                    return AttentionOutput {
+                        context: Precision::full(att.precision.project(&att.output, ctx)),
+                        weights: None,
+                    };
+                }
+                // A query it cannot read in place: the cache, new position included, as tensors.
+                let (k, v) = steps.to_tensors();
+                *cached = Some(SelfKv::Tensors(k.clone(), v.clone()));
+                return att.attend(q, k, v, None, need_weights);
+            }
+        }
+        let (k, v) = match earlier {
+            Some(SelfKv::Tensors(k, v)) => (
                 append_position(k, k_new, rows.as_deref()),
                 append_position(v, v_new, rows.as_deref()),
             ),
+            Some(SelfKv::Steps(steps)) => {
+                let (k, v) = steps.to_tensors();
+                (
+                    append_position(k, k_new, rows.as_deref()),
+                    append_position(v, v_new, rows.as_deref()),
+                )
+            }
             None => (k_new, v_new),
         };
-        *cached = Some((k.clone(), v.clone()));
+        *cached = Some(SelfKv::Tensors(k.clone(), v.clone()));
         att.attend(q, k, v, None, need_weights)
     }
 }

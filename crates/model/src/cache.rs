@@ -4,15 +4,30 @@
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-/// One decoder layer's cached keys and values, each `[batch, heads, len, d_head]`.
+use crate::step_cache::StepKv;
+
+/// A decoder layer's self-attention keys and values of the positions decoded so far.
+// One per decoder layer per batch: the size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum SelfKv {
+    /// `[batch, heads, len, d_head]` each.
+    Tensors(Tensor<4>, Tensor<4>),
+    /// On the host CPU, one block per position read through each row's lineage (see
+    /// `step_cache.rs`).
+    Steps(StepKv),
+}
+
+/// One decoder layer's cached keys and values.
 #[derive(Debug, Clone)]
 pub struct LayerKv {
     /// Self-attention keys and values of positions `0..position`; `None` before the first step.
-    pub self_kv: Option<(Tensor<4>, Tensor<4>)>,
+    pub self_kv: Option<SelfKv>,
     /// On the host CPU, a reordering of `self_kv`'s rows not yet carried out: the next step
-    /// takes row `self_rows[i]` as its row `i` while it appends the new position, so the cache
-    /// is copied once per step instead of twice (gathered, then grown by `cat`).
+    /// takes row `self_rows[i]` as its row `i` while it appends the new position (a block
+    /// cache reorders lineages; tensors are copied once instead of gathered, then grown).
     pub self_rows: Option<Vec<usize>>,
+    /// `[batch, heads, src_len, d_head]` each.
     pub cross_k: Tensor<4>,
     pub cross_v: Tensor<4>,
 }
@@ -103,23 +118,22 @@ impl DecoderCache {
                 .map(|kv| {
                     let (self_kv, self_rows) = match (kv.self_kv, &rows_index) {
                         (None, _) => (None, None),
-                        (Some((k, v)), Some(index)) => {
+                        (Some(SelfKv::Tensors(k, v)), Some(index)) => {
                             debug_assert!(
                                 kv.self_rows.is_none(),
                                 "a deferred reordering off the host"
                             );
-                            (
-                                Some((k.select(0, index.clone()), v.select(0, index.clone()))),
-                                None,
-                            )
+                            let (k, v) = (k.select(0, index.clone()), v.select(0, index.clone()));
+                            (Some(SelfKv::Tensors(k, v)), None)
                         }
-                        // Deferred to the next step's append, composed with any pending one.
-                        (Some(pair), None) => {
+                        // Deferred to the next step's append, composed with any pending one
+                        // (a block cache is only made on the host, where that is the rule).
+                        (Some(cached), _) => {
                             let pending = match &kv.self_rows {
                                 Some(earlier) => rows.iter().map(|&r| earlier[r]).collect(),
                                 None => rows.to_vec(),
                             };
-                            (Some(pair), Some(pending))
+                            (Some(cached), Some(pending))
                         }
                     };
                     LayerKv {

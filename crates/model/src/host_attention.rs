@@ -125,7 +125,7 @@ pub fn attention_merged_rows(
 /// One query: `context = softmax(scale * query . key_j) . value_j` over the unmasked `j`, added
 /// into `context`, which the caller hands over zeroed (the output buffer is allocated zeroed).
 #[inline(always)]
-fn attend_one<'a>(
+pub(crate) fn attend_one<'a>(
     query: &[f32],
     key: impl Fn(usize) -> &'a [f32],
     value: impl Fn(usize) -> &'a [f32],

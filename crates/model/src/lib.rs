@@ -25,12 +25,13 @@ mod packed;
 mod params;
 mod precision;
 mod rng;
+mod step_cache;
 
 pub use attention::{
     AttentionOutput, CausalSelfAttention, CrossAttention, EncoderSelfAttention, MASKED_SCORE,
     MultiHeadAttention, MultiHeadAttentionConfig,
 };
-pub use cache::{DecoderCache, LayerKv};
+pub use cache::{DecoderCache, LayerKv, SelfKv};
 pub use config::{Activation, ModelConfig, NormPosition, PositionKind};
 pub use dropout::Dropout;
 pub use embedding::{Positions, TokenEmbedding};
@@ -43,6 +44,7 @@ pub use packed::with_packed_weights;
 pub use params::{ParamInfo, parameter_values, parameters};
 pub use precision::Precision;
 pub use rng::seeded;
+pub use step_cache::StepKv;
 
 /// The reserved ids (`nmt-core`'s, the ones the tokenizer uses): padded positions never
 /// contribute to attention or loss, `<s>` is the first decoder input, `</s>` ends every source

@@ -260,6 +260,31 @@ fn incremental_decoding_matches_teacher_forcing_and_reorders() {
             }
         }
 
+        // Weights asked for from step 2 on (the CPU's block cache is then laid out as tensors),
+        // after a reordering that waits for that step: the same logits.
+        let (memory, pad, _) = m.encode(src.clone(), false);
+        let mut cache = m.start_decoding(memory, pad);
+        for t in 0..5 {
+            if t == 2 {
+                cache = cache.select_rows(&[1, 0]).select_rows(&[1, 0]);
+            }
+            let step_ids = Tensor::<1, Int>::from_data(
+                TensorData::new(vec![tgt_rows[t], tgt_rows[5 + t]], [2]),
+                &device,
+            );
+            let (logits, attention) = m.decode_step(step_ids, &mut cache, t >= 2);
+            assert_eq!(attention.decoder_self.is_empty(), t < 2);
+            let logits = values(logits);
+            for b in 0..2 {
+                let want = &full[(b * 5 + t) * v..(b * 5 + t + 1) * v];
+                let diff = max_abs_diff(&logits[b * v..(b + 1) * v], want);
+                assert!(
+                    diff < 1e-4,
+                    "{positions:?}: weights from step 2: step {t} row {b} differs by {diff}"
+                );
+            }
+        }
+
         // Reordering the cache by a permutation equals decoding the permuted batch.
         let (memory, pad, _) = m.encode(src.clone(), false);
         let mut straight = m.start_decoding(memory, pad);
