@@ -105,10 +105,7 @@ impl MultiHeadAttention {
         };
         if !need_weights && !q.device().is_autodiff() {
             if let Some(ctx) = crate::host_attention::attention_merged(&q, &k, &v, mask.as_ref()) {
-                return AttentionOutput {
-                    context: Precision::full(self.precision.project(&self.output, ctx)),
-                    weights: None,
-                };
+                return self.projected(ctx);
             }
             let mask = mask.map(|m| m.expand([batch, heads, len_q, len_k]));
             let ctx = fused_attention(q, k, v, mask, None, AttentionModuleOptions::default());
@@ -133,6 +130,15 @@ impl MultiHeadAttention {
         }
     }
 
+    /// A context with heads merged (`[batch, q, d_model]`, from a decoding-step kernel) through
+    /// the output projection, back in f32, with no weights.
+    fn projected(&self, ctx: Tensor<3>) -> AttentionOutput {
+        AttentionOutput {
+            context: Precision::full(self.precision.project(&self.output, ctx)),
+            weights: None,
+        }
+    }
+
     /// [`Self::attend`] where query row `b` reads row `rows[b]` of `k`, `v` and `mask`: on the
     /// CPU's decoding path in place, anywhere else after gathering those rows.
     pub fn attend_rows(
@@ -148,10 +154,7 @@ impl MultiHeadAttention {
             let ctx =
                 crate::host_attention::attention_merged_rows(&q, &k, &v, Some(&mask), Some(rows));
             if let Some(ctx) = ctx {
-                return AttentionOutput {
-                    context: Precision::full(self.precision.project(&self.output, ctx)),
-                    weights: None,
-                };
+                return self.projected(ctx);
             }
         }
         let index = crate::cache::row_index(rows, &q.device());
@@ -276,10 +279,7 @@ impl CausalSelfAttention {
             if let Some(steps) = steps {
                 if let Some(ctx) = steps.attend(&q) {
                     *cached = Some(SelfKv::Steps(steps));
-                    return AttentionOutput {
-                        context: Precision::full(att.precision.project(&att.output, ctx)),
-                        weights: None,
-                    };
+                    return att.projected(ctx);
                 }
                 // A query it cannot read in place: the cache, new position included, as tensors.
                 let (k, v) = steps.to_tensors();
