@@ -87,39 +87,60 @@ pub fn attention_merged_rows(
     );
     let scale = (d_head as f32).sqrt().recip();
     let row = len_q * heads * d_head;
-    let mut out = vec![0f32; batch * row];
-    // A task per block of sentences of about 64k multiply-adds: one sentence is a few thousand,
-    // less than what handing a task to a thread costs.
-    let per_task = (65536 / (heads * len_q * len_k.max(1) * d_head).max(1)).clamp(1, 256);
-    out.par_chunks_mut(row * per_task)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let mut scores = vec![0f32; len_k];
-            // Compiled for AVX-512 or AVX2 where the CPU has them (the build targets SSE2).
-            nmt_core::rows::with_simd(
-                #[inline(always)]
-                || {
-                    for (i, out) in out.chunks_mut(row).enumerate() {
-                        let b = block * per_task + i;
-                        let bk = kv_rows.map_or(b, |rows| rows[b]);
-                        for h in 0..heads {
-                            let key = |j: usize| &ks[kv.at(bk, h, j)..][..d_head];
-                            let value = |j: usize| &vs[vv.at(bk, h, j)..][..d_head];
-                            for t in 0..len_q {
-                                let query = &qs[qv.at(b, h, t)..][..d_head];
-                                let masked = mask.as_ref().map(|m| m.row(bk, h, t));
-                                let context = &mut out[(t * heads + h) * d_head..][..d_head];
-                                attend_one(query, key, value, masked, scale, &mut scores, context);
-                            }
-                        }
-                    }
-                },
-            )
-        });
+    let out = for_each_row(
+        batch,
+        row,
+        len_k,
+        #[inline(always)]
+        |b, out, scores| {
+            let bk = kv_rows.map_or(b, |rows| rows[b]);
+            for h in 0..heads {
+                let key = |j: usize| &ks[kv.at(bk, h, j)..][..d_head];
+                let value = |j: usize| &vs[vv.at(bk, h, j)..][..d_head];
+                for t in 0..len_q {
+                    let query = &qs[qv.at(b, h, t)..][..d_head];
+                    let masked = mask.as_ref().map(|m| m.row(bk, h, t));
+                    let context = &mut out[(t * heads + h) * d_head..][..d_head];
+                    attend_one(query, key, value, masked, scale, scores, context);
+                }
+            }
+        },
+    );
     Some(Tensor::from_data(
         TensorData::new(out, [batch, len_q, heads * d_head]),
         &device,
     ))
+}
+
+/// A zeroed `[rows, row]` output filled by `fill(b, output row b, scores)` for every row `b`,
+/// in parallel tasks of about 64k multiply-adds (`row * len_k` per row: one sentence is a few
+/// thousand, less than what handing a task to a thread costs), each with a `len_k` scores
+/// buffer of its own, compiled for AVX-512 or AVX2 where the CPU has them (the build targets
+/// SSE2): `fill` must be `#[inline(always)]` for that. The decoding-step attention kernels'
+/// common frame.
+#[inline(always)]
+pub(crate) fn for_each_row(
+    rows: usize,
+    row: usize,
+    len_k: usize,
+    fill: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * row];
+    let per_task = (65536 / (row * len_k.max(1)).max(1)).clamp(1, 256);
+    out.par_chunks_mut(row * per_task)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let mut scores = vec![0f32; len_k];
+            nmt_core::rows::with_simd(
+                #[inline(always)]
+                || {
+                    for (i, out) in out.chunks_mut(row).enumerate() {
+                        fill(block * per_task + i, out, &mut scores);
+                    }
+                },
+            )
+        });
+    out
 }
 
 /// One query: `context = softmax(scale * query . key_j) . value_j` over the unmasked `j`, added

@@ -165,40 +165,29 @@ impl StepKv {
         let len = self.positions();
         let scale = (d_head as f32).sqrt().recip();
         let row = heads * d_head;
-        let mut out = vec![0f32; rows * row];
-        // Tasks of about 64k multiply-adds, as in `attention_merged`.
-        let per_task = (65536 / (heads * len * d_head).max(1)).clamp(1, 256);
-        out.par_chunks_mut(row * per_task)
-            .enumerate()
-            .for_each(|(block, out)| {
-                let mut scores = vec![0f32; len];
-                nmt_core::rows::with_simd(
-                    #[inline(always)]
-                    || {
-                        for (i, context) in out.chunks_mut(row).enumerate() {
-                            let b = block * per_task + i;
-                            let lineage = &self.lineage[b * len..][..len];
-                            for h in 0..heads {
-                                let key = |j: usize| {
-                                    self.keys[j].head(keys[j], lineage[j] as usize, h, d_head)
-                                };
-                                let value = |j: usize| {
-                                    self.values[j].head(values[j], lineage[j] as usize, h, d_head)
-                                };
-                                crate::host_attention::attend_one(
-                                    query.head(qs, b, h, d_head),
-                                    key,
-                                    value,
-                                    None,
-                                    scale,
-                                    &mut scores,
-                                    &mut context[h * d_head..][..d_head],
-                                );
-                            }
-                        }
-                    },
-                )
-            });
+        let out = crate::host_attention::for_each_row(
+            rows,
+            row,
+            len,
+            #[inline(always)]
+            |b, context, scores| {
+                let lineage = &self.lineage[b * len..][..len];
+                for h in 0..heads {
+                    let key = |j: usize| self.keys[j].head(keys[j], lineage[j] as usize, h, d_head);
+                    let value =
+                        |j: usize| self.values[j].head(values[j], lineage[j] as usize, h, d_head);
+                    crate::host_attention::attend_one(
+                        query.head(qs, b, h, d_head),
+                        key,
+                        value,
+                        None,
+                        scale,
+                        scores,
+                        &mut context[h * d_head..][..d_head],
+                    );
+                }
+            },
+        );
         Some(Tensor::from_data(
             TensorData::new(out, [rows, 1, row]),
             &q.device(),
