@@ -287,18 +287,15 @@ impl CausalSelfAttention {
                 return att.attend(q, k, v, None, need_weights);
             }
         }
+        let earlier = earlier.map(|kv| match kv {
+            SelfKv::Tensors(k, v) => (k, v),
+            SelfKv::Steps(steps) => steps.to_tensors(),
+        });
         let (k, v) = match earlier {
-            Some(SelfKv::Tensors(k, v)) => (
+            Some((k, v)) => (
                 append_position(k, k_new, rows.as_deref()),
                 append_position(v, v_new, rows.as_deref()),
             ),
-            Some(SelfKv::Steps(steps)) => {
-                let (k, v) = steps.to_tensors();
-                (
-                    append_position(k, k_new, rows.as_deref()),
-                    append_position(v, v_new, rows.as_deref()),
-                )
-            }
             None => (k_new, v_new),
         };
         *cached = Some(SelfKv::Tensors(k.clone(), v.clone()));

@@ -96,19 +96,15 @@ impl DecoderCache {
             Some(earlier) => memory_rows.iter().map(|&m| earlier[m]).collect(),
             None => memory_rows,
         };
-        let memory_kept = memory_rows.len() == self.memory_mask.dims()[0]
-            && memory_rows.iter().enumerate().all(|(i, &m)| i == m);
-        let (memory_index, mapped) = match (memory_kept, host) {
-            (true, _) => (None, None),
-            (false, true) => (None, Some(memory_rows.clone())),
-            (false, false) => (Some(index_of(&memory_rows)), None),
-        };
-        let memory_kept = memory_index.is_none();
+        let memory_moved = memory_rows.len() != self.memory_mask.dims()[0]
+            || memory_rows.iter().enumerate().any(|(i, &m)| i != m);
+        let mapped = (memory_moved && host).then(|| memory_rows.clone());
+        let memory_index = (memory_moved && !host).then(|| index_of(&memory_rows));
         let pick_memory = |t: Tensor<4>| {
-            if memory_kept {
-                t
-            } else {
+            if memory_index.is_some() {
                 crate::host::select_rows(t, &memory_rows)
+            } else {
+                t
             }
         };
         Self {

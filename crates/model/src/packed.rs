@@ -60,7 +60,6 @@ struct Key {
 #[derive(Default)]
 struct Registry {
     entries: Vec<Entry>,
-    values: usize,
 }
 
 thread_local! {
@@ -108,8 +107,8 @@ pub(crate) fn packed(w: &FlexTensor) -> Option<Rc<PackedWeight>> {
         if let Some(entry) = registry.entries.iter().find(|e| e.key == key) {
             return Some(entry.packed.clone());
         }
-        let size = key.cols.div_ceil(PANEL) * PANEL * key.rows;
-        if registry.values + size > MAX_PACKED_VALUES {
+        let held: usize = registry.entries.iter().map(|e| e.packed.values.len()).sum();
+        if held + key.cols.div_ceil(PANEL) * PANEL * key.rows > MAX_PACKED_VALUES {
             return None;
         }
         let values = pack(&storage[key.start..], key);
@@ -118,7 +117,6 @@ pub(crate) fn packed(w: &FlexTensor) -> Option<Rc<PackedWeight>> {
             d_in: key.rows,
             d_out: key.cols,
         });
-        registry.values += size;
         registry.entries.push(Entry {
             _weight: w.clone(),
             key,
