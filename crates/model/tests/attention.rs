@@ -240,48 +240,33 @@ fn incremental_decoding_matches_teacher_forcing_and_reorders() {
         let src = ids(&[&[5, 6, 7, 2, 0], &[9, 3, 4, 11, 2]], &device);
         let tgt = ids(&[&[1, 8, 9, 10, 4], &[1, 12, 13, 5, 6]], &device);
         let full = values(m.forward(src.clone(), tgt.clone()));
-        let (memory, pad, _) = m.encode(src.clone(), false);
-        let mut cache = m.start_decoding(memory, pad);
         let tgt_rows: Vec<i64> = tgt.clone().into_data().iter::<i64>().collect();
         let v = 20;
-        for t in 0..5 {
-            let step_ids = Tensor::<1, Int>::from_data(
-                TensorData::new(vec![tgt_rows[t], tgt_rows[5 + t]], [2]),
-                &device,
-            );
-            let logits = values(m.decode_step(step_ids, &mut cache, false).0);
-            for b in 0..2 {
-                let want = &full[(b * 5 + t) * v..(b * 5 + t + 1) * v];
-                let diff = max_abs_diff(&logits[b * v..(b + 1) * v], want);
-                assert!(
-                    diff < 1e-4,
-                    "{positions:?}: step {t} row {b} differs by {diff}"
+        // Step by step, plain, and with weights asked for from step 2 on (the CPU's block
+        // cache is then laid out as tensors) after a reordering that waits for that step: the
+        // teacher-forced logits both times.
+        for weights_from in [usize::MAX, 2] {
+            let (memory, pad, _) = m.encode(src.clone(), false);
+            let mut cache = m.start_decoding(memory, pad);
+            for t in 0..5 {
+                if t == weights_from {
+                    cache = cache.select_rows(&[1, 0]).select_rows(&[1, 0]);
+                }
+                let step_ids = Tensor::<1, Int>::from_data(
+                    TensorData::new(vec![tgt_rows[t], tgt_rows[5 + t]], [2]),
+                    &device,
                 );
-            }
-        }
-
-        // Weights asked for from step 2 on (the CPU's block cache is then laid out as tensors),
-        // after a reordering that waits for that step: the same logits.
-        let (memory, pad, _) = m.encode(src.clone(), false);
-        let mut cache = m.start_decoding(memory, pad);
-        for t in 0..5 {
-            if t == 2 {
-                cache = cache.select_rows(&[1, 0]).select_rows(&[1, 0]);
-            }
-            let step_ids = Tensor::<1, Int>::from_data(
-                TensorData::new(vec![tgt_rows[t], tgt_rows[5 + t]], [2]),
-                &device,
-            );
-            let (logits, attention) = m.decode_step(step_ids, &mut cache, t >= 2);
-            assert_eq!(attention.decoder_self.is_empty(), t < 2);
-            let logits = values(logits);
-            for b in 0..2 {
-                let want = &full[(b * 5 + t) * v..(b * 5 + t + 1) * v];
-                let diff = max_abs_diff(&logits[b * v..(b + 1) * v], want);
-                assert!(
-                    diff < 1e-4,
-                    "{positions:?}: weights from step 2: step {t} row {b} differs by {diff}"
-                );
+                let (logits, attention) = m.decode_step(step_ids, &mut cache, t >= weights_from);
+                assert_eq!(attention.decoder_self.is_empty(), t < weights_from);
+                let logits = values(logits);
+                for b in 0..2 {
+                    let want = &full[(b * 5 + t) * v..(b * 5 + t + 1) * v];
+                    let diff = max_abs_diff(&logits[b * v..(b + 1) * v], want);
+                    assert!(
+                        diff < 1e-4,
+                        "{positions:?}, weights from step {weights_from}: step {t} row {b} differs by {diff}"
+                    );
+                }
             }
         }
 
